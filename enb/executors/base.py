@@ -1,0 +1,125 @@
+"""The executor contract: run a function over chunks of work, on one machine or many.
+
+An executor knows nothing of tables. The engine hands it an *initializer* (run once per
+worker process, with the arguments that every task of the pool shares, such as the table
+definition) and then submits tasks; results come back as :class:`concurrent.futures.Future`
+objects, so the engine can take them as they complete. Everything generic (chunk sizing,
+retries of lost work, progress, persistence) lives above this contract, written once.
+
+A backend implements :meth:`Executor.start`, :meth:`Executor.shutdown`,
+:meth:`Executor.open_pool` and the :attr:`Executor.nodes` property. Optional behaviour is
+declared with class attributes, never probed.
+"""
+from __future__ import annotations
+
+import abc
+import concurrent.futures
+import dataclasses
+from typing import Any, Callable, ClassVar
+
+
+class ExecutorError(Exception):
+    """Base class of the errors raised by executors."""
+
+
+class ExecutorStartError(ExecutorError):
+    """The backend could not be brought up (the message says what to fix)."""
+
+
+class WorkerLostError(ExecutorError):
+    """A task's worker process or node died before the task finished.
+
+    The task's work is lost, not failed: the engine submits it again elsewhere.
+    ``node`` names the node when the backend knows it.
+    """
+
+    def __init__(self, message: str, node: str | None = None):
+        super().__init__(message)
+        self.node = node
+
+
+@dataclasses.dataclass(frozen=True)
+class Node:
+    """One machine an executor runs work on."""
+    name: str          # what reports show: "head" or the address from the cluster CSV
+    address: str       # the address other nodes reach it at
+    cpus: int          # worker slots the executor uses on it
+    is_head: bool = False
+
+
+class Pool(abc.ABC):
+    """Workers that share one initializer; tasks submitted here run after it.
+
+    Use as a context manager: leaving it releases the per-pool state on the workers.
+    """
+
+    @abc.abstractmethod
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> concurrent.futures.Future:
+        """Schedule ``fn(*args)`` on a worker whose initializer has run; return its future.
+
+        ``fn`` and ``args`` must be picklable by reference (module-level functions) or
+        by value, depending on the backend. A future whose worker died raises
+        :class:`WorkerLostError`.
+        """
+
+    def close(self, cancel: bool = False) -> None:
+        """Release the pool. With ``cancel``, tasks that did not start are dropped."""
+
+    def __enter__(self) -> "Pool":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(cancel=exc_type is not None)
+
+
+class Executor(abc.ABC):
+    """A backend that runs pools of workers. Start it once; open a pool per job."""
+
+    #: The ``--executor`` name.
+    name: ClassVar[str] = ""
+    #: Work may run on machines other than this one (paths go through the remote mount).
+    is_remote: ClassVar[bool] = False
+    #: The backend itself reruns tasks whose worker or node died.
+    supports_retry: ClassVar[bool] = False
+    #: Starting the backend costs seconds: keep one instance alive across ``get_df`` calls.
+    is_expensive_to_start: ClassVar[bool] = False
+
+    def __init__(self, cpu_limit: int | None = None):
+        self.cpu_limit = cpu_limit if cpu_limit and cpu_limit > 0 else None
+        self._started = False
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def start(self) -> None:
+        """Bring the backend up. Calling it again does nothing."""
+        self._started = True
+
+    def shutdown(self) -> None:
+        """Stop everything this executor started, and nothing else."""
+        self._started = False
+
+    @property
+    @abc.abstractmethod
+    def nodes(self) -> tuple[Node, ...]:
+        """The nodes work may run on (the head first). Valid after :meth:`start`."""
+
+    @property
+    def max_workers(self) -> int:
+        """How many tasks can run at once over all nodes."""
+        return max(1, sum(node.cpus for node in self.nodes))
+
+    @abc.abstractmethod
+    def open_pool(self, initializer: Callable[..., None], initargs: tuple = ()) -> Pool:
+        """Return a :class:`Pool` whose workers run ``initializer(*initargs)`` once each.
+
+        ``initargs`` is shipped to each worker process once, not once per task.
+        """
+
+    def __enter__(self) -> "Executor":
+        self.start()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.shutdown()
