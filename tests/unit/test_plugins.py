@@ -165,3 +165,33 @@ def test_montecarlo_pi_runs_end_to_end_and_reuses_its_results(tmp_path):
     after = pd.read_csv(csv_path)
     assert after["estimated_pi_value"].tolist() == before["estimated_pi_value"].tolist()
     assert after["row_created"].tolist() == before["row_created"].tolist()
+
+
+# --- packaging ----------------------------------------------------------------------------------
+
+def test_the_built_wheel_ships_every_template_file(tmp_path):
+    import shutil
+    import zipfile
+
+    # Build from a copy of what the build reads: setuptools leaves build/ and *.egg-info in
+    # the tree it builds, and the checkout may hold large untracked folders.
+    source = tmp_path / "source"
+    shutil.copytree(REPO / "enb", source / "enb", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, source / name)
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+                             "-w", str(tmp_path / "dist"), str(source)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [wheel] = (tmp_path / "dist").glob("enb-*.whl")
+    archive = zipfile.ZipFile(wheel)
+    shipped = set(archive.namelist())
+    expected = {f"enb/plugins/templates/{name}/{relative}"
+                for name in TEMPLATES
+                for relative in installer._read_tree(
+                    resources.files("enb.plugins").joinpath("templates", name), "")}
+    assert expected <= shipped, expected - shipped
+    assert "enb/__main__.py" in shipped
+    [entry_points] = [name for name in shipped if name.endswith(".dist-info/entry_points.txt")]
+    assert "enb = enb.__main__:main" in archive.read(entry_points).decode()
