@@ -21,3 +21,44 @@ def executor_class(name: str) -> type[Executor]:
     except KeyError:
         raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(BACKENDS)}") from None
     return getattr(importlib.import_module(module_name), class_name)
+
+
+_running: dict = {}
+
+
+def get_executor(options) -> Executor:
+    """Return a started executor for the current options.
+
+    Backends that are expensive to start (ray) are kept for the life of the process and
+    reused while their settings do not change; they are shut down at exit.
+    """
+    name = options.resolved_executor()
+    cls = executor_class(name)
+    if not cls.is_expensive_to_start:
+        executor = cls(cpu_limit=options.cpu_limit)
+        executor.start()
+        return executor
+    settings = cls.settings_from_options(options)
+    current = _running.get(name)
+    if current is not None and current[0] == settings and current[1].started:
+        return current[1]
+    if current is not None:
+        current[1].shutdown()
+    executor = cls(**settings)
+    executor.start()
+    _running[name] = (settings, executor)
+    if len(_running) == 1:
+        import atexit
+        atexit.register(shutdown_all)
+    return executor
+
+
+def shutdown_all() -> None:
+    """Stop every executor this process started (at exit, or when asked)."""
+    while _running:
+        _name, (_settings, executor) = _running.popitem()
+        try:
+            executor.shutdown()
+        except Exception:  # noqa: BLE001 -- keep stopping the others
+            import logging
+            logging.getLogger("enb").exception("stopping the %s executor failed", executor.name)

@@ -1,0 +1,351 @@
+"""get_df: plan the missing cells, run them on an executor, keep every finished row.
+
+Data flow: resolve the targets -> load what the store has -> plan the missing cells -> hand
+chunks to the executor -> take results as they complete (journal, progress) -> fold the journal
+into the CSV -> DataFrame in target order -> raise ColumnFailedError if rows failed. The
+engine never knows which executor runs; the executor never knows what a table is.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import dataclasses
+import logging
+import math
+import os
+import time
+
+from . import rows as row_module
+from .atable import (TIMESTAMP_COLUMNS, ColumnFailedError, _column_kinds, get_canonical_path,
+                     unpack_index_value)
+from .config import options
+from .executors import WorkerLostError, get_executor
+from .persistence import KEY_COLUMN, TableStore
+
+logger = logging.getLogger("enb")
+
+#: Work lost with a dying worker is retried this many times per row, then the row fails.
+MAX_ATTEMPTS = 3
+#: A chunk aims at this many seconds of column-function time: long enough that sending it
+#: costs little, short enough that progress and persistence follow the work.
+TARGET_CHUNK_SECONDS = 0.05
+
+
+@dataclasses.dataclass
+class NodeStats:
+    rows: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+
+@dataclasses.dataclass
+class RunReport:
+    """What one get_df did: rows computed, loaded and failed, and time per node."""
+    table: str
+    computed: int = 0
+    loaded: int = 0
+    failed: int = 0
+    wall_seconds: float = 0.0
+    executor: str = ""
+    nodes: dict = dataclasses.field(default_factory=dict)  # node -> NodeStats
+    lost_nodes: list = dataclasses.field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"{self.table}: {self.computed} rows computed, {self.loaded} loaded, "
+                 f"{self.failed} failed in {self.wall_seconds:.2f} s ({self.executor})"]
+        for node, stats in sorted(self.nodes.items()):
+            parts.append(f"  {node}: {stats.rows} rows, {stats.failed} failed, "
+                         f"{stats.seconds:.2f} s in column functions")
+        for node in self.lost_nodes:
+            parts.append(f"  {node}: lost during the run; its rows were rescheduled")
+        return "\n".join(parts)
+
+
+# -- targets ----------------------------------------------------------------------------
+def _canonical(value):
+    if isinstance(value, str) and os.path.isabs(value) and os.path.exists(value):
+        return get_canonical_path(value)
+    return value
+
+
+def _resolve_targets(table, target_indices) -> tuple[list, list]:
+    """Return (keys, index values) of the targets, in order; reject duplicates and no targets."""
+    if target_indices is None:
+        target_indices = table.get_all_input_indices(ext=table.dataset_files_extension)
+    targets = list(target_indices)
+    if not targets:
+        raise ValueError(f"{type(table).__name__}.get_df: no target indices (none given, and no "
+                         f"dataset files found under {options.resolved_base_dataset_dir()})")
+    width = len(table.indices)
+    keys, indices = [], []
+    for target in targets:
+        values = list(target) if isinstance(target, (tuple, list)) else [target]
+        if len(values) != width:
+            raise ValueError(f"{type(table).__name__}.get_df: index {target!r} has {len(values)} "
+                             f"values but the table's index is {table.indices}")
+        values = [_canonical(v) for v in values]
+        keys.append(str(tuple(values)))
+        indices.append(values[0] if width == 1 else tuple(values))
+    if len(set(keys)) != len(keys):
+        seen, duplicates = set(), []
+        for key in keys:
+            if key in seen:
+                duplicates.append(key)
+            seen.add(key)
+        raise ValueError(f"{type(table).__name__}.get_df: duplicate target indices: "
+                         f"{', '.join(duplicates[:5])}")
+    return keys, indices
+
+
+def _store_for(table) -> TableStore | None:
+    path = table.csv_support_path
+    if not path:
+        return None
+    columns = _columns(table)
+    store = getattr(table, "_store", None)
+    if store is None or store.csv_path != os.path.abspath(path) or store.column_order != columns:
+        store = TableStore(path, table.indices, columns, _column_kinds(table))
+        table._store = store
+    return store
+
+
+def _columns(table) -> list[str]:
+    """The table's stored columns in declaration order, timestamps last."""
+    names = [c for c in table.column_to_properties
+             if c not in table.indices and c not in table.ignored_columns]
+    return [c for c in names if c not in TIMESTAMP_COLUMNS] + \
+           [c for c in TIMESTAMP_COLUMNS if c in names]
+
+
+def _load(table) -> dict:
+    store = _store_for(table)
+    if store is None:
+        return table.__dict__.setdefault("_memory_rows", {})
+    return store.load()
+
+
+# -- get_df -----------------------------------------------------------------------------
+def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite=None,
+           chunk_size=None):
+    from .log import configure
+    configure(options.verbose)
+    started = time.perf_counter()
+    overwrite = bool(options.force) if overwrite is None else bool(overwrite)
+    fill = fill and not options.no_new_results
+    keys, indices = _resolve_targets(table, target_indices)
+    columns = _columns(table)
+    computable = [c for c in columns if c not in TIMESTAMP_COLUMNS]
+    if target_columns is None:
+        wanted = computable
+    else:
+        unknown = [c for c in target_columns if c not in table.column_to_properties]
+        if unknown:
+            raise ValueError(f"{type(table).__name__}.get_df: unknown target columns {unknown}; "
+                             f"defined: {computable}")
+        wanted_set = set(target_columns)
+        wanted = [c for c in computable if c in wanted_set]
+    if options.selected_columns:
+        wanted = [c for c in wanted if c in set(options.selected_columns)]
+
+    stored = _load(table)
+    report = RunReport(table=type(table).__name__)
+    failures: list = []
+    if fill:
+        retry_only = set()
+        if options.retry_failed and table.csv_support_path:
+            retry_only = _failed_keys(table)
+        tasks = []
+        for key, index in zip(keys, indices):
+            known = stored.get(key)
+            if known is None:
+                tasks.append((key, index, {}, tuple(wanted)))
+                continue
+            if overwrite or key in retry_only:
+                missing = tuple(wanted)
+                known = {c: v for c, v in known.items() if c in TIMESTAMP_COLUMNS}
+            else:
+                missing = tuple(c for c in wanted if c not in known)
+            if missing:
+                tasks.append((key, index, known, missing))
+        report.loaded = len(keys) - len(tasks)
+        if tasks:
+            failures = _run(table, tasks, stored, chunk_size, report)
+    store = _store_for(table)
+    if store is not None:
+        if fill:
+            _record_failures(table, failures, {t for t in keys})
+        stored = store.fold()
+    report.wall_seconds = time.perf_counter() - started
+    table.last_report = report
+    if report.computed or report.failed:
+        logger.info(report.summary())
+    df = _dataframe(table, keys, stored, columns, fill)
+    if failures:
+        errors = [ColumnFailedError(atable=None, index=f.index, column=f.column,
+                                    msg=f"{f.traceback}(on node {f.node}, pid {f.pid})",
+                                    ex=f.exception) for f in failures]
+        raise ColumnFailedError(atable=table, exception_list=errors,
+                                msg=f"{len(failures)} of {len(keys)} rows of "
+                                    f"{type(table).__name__} failed (all other rows were saved)")
+    return df
+
+
+def load_df(table):
+    """Return the stored rows of a table as a DataFrame (nothing computed)."""
+    stored = _load(table)
+    columns = _columns(table)
+    return _dataframe(table, list(stored), stored, columns, fill=False)
+
+
+def _dataframe(table, keys, stored, columns, fill):
+    import pandas as pd
+    names = table.indices + columns
+    if not fill:
+        keys = [k for k in keys if k in stored]
+    records = [stored.get(k, {}) for k in keys]
+    data = {name: [r.get(name) for r in records] for name in names}
+    df = pd.DataFrame(data, index=pd.Index(keys, name=KEY_COLUMN), columns=names)
+    for index_name, position in zip(table.indices, range(len(table.indices))):
+        if df[index_name].isnull().any() and keys:
+            import ast
+            df[index_name] = [ast.literal_eval(k)[position] for k in keys]
+    return df
+
+
+# -- failures kept for --retry_failed --------------------------------------------------
+def _failures_path(table) -> str:
+    return os.path.abspath(table.csv_support_path) + ".failures"
+
+
+def _failed_keys(table) -> set:
+    import json
+    try:
+        with open(_failures_path(table), encoding="utf-8") as handle:
+            return set(json.load(handle))
+    except (FileNotFoundError, ValueError):
+        return set()
+
+
+def _record_failures(table, failures, targeted: set) -> None:
+    """Keep the failed rows' tracebacks, node and attempt beside the CSV (for --retry_failed)."""
+    import json
+    path = _failures_path(table)
+    previous = {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            previous = json.load(handle)
+    except (FileNotFoundError, ValueError):
+        pass
+    current = {k: v for k, v in previous.items() if k not in targeted}
+    for failure in failures:
+        attempt = previous.get(failure.key, {}).get("attempt", 0) + 1
+        current[failure.key] = {"column": failure.column, "node": failure.node,
+                                "attempt": attempt, "traceback": failure.traceback}
+    if current == previous:
+        return
+    if not current:
+        if os.path.exists(path):
+            os.unlink(path)
+        return
+    from .persistence import _atomic_write
+    _atomic_write(path, json.dumps(current, indent=1).encode("utf-8"))
+
+
+# -- running ----------------------------------------------------------------------------
+class _ChunkSizer:
+    """Size chunks from measured per-row time: trivial rows travel in bulk, heavy ones alone."""
+
+    def __init__(self, workers: int, cap: int | None):
+        self.workers = workers
+        self.cap = cap
+        self.per_row: float | None = None
+
+    def observe(self, result) -> None:
+        if result.row_count:
+            sample = result.seconds / result.row_count
+            self.per_row = sample if self.per_row is None else 0.5 * (self.per_row + sample)
+
+    def next_size(self, remaining: int) -> int:
+        if self.per_row is None:
+            size = 1
+        else:
+            size = int(TARGET_CHUNK_SECONDS / max(self.per_row, 1e-7))
+        # Leave at least two chunks per worker so that no worker idles at the end.
+        size = min(size, math.ceil(remaining / (2 * self.workers)))
+        if self.cap:
+            size = min(size, self.cap)
+        return max(1, size)
+
+
+def _run(table, tasks, stored, chunk_size, report) -> list:
+    """Run the tasks; store every finished row as it arrives; return the row failures."""
+    from .progress import Progress
+    executor = get_executor(options)
+    report.executor = executor.name
+    store = _store_for(table)
+    sizer = _ChunkSizer(executor.max_workers, chunk_size or options.chunk_size)
+    pending = collections.deque(tasks)
+    attempts: dict = collections.Counter()
+    failures = []
+    in_flight: dict = {}
+    project_root = options.resolved_project_root()
+    initargs = (table, options.snapshot(), project_root)
+    progress = Progress(total=len(tasks), label=type(table).__name__)
+    try:
+        with executor.open_pool(row_module.init_worker, initargs) as pool:
+            def submit_more():
+                while pending and len(in_flight) < 2 * executor.max_workers:
+                    size = sizer.next_size(len(pending))
+                    chunk = [pending.popleft() for _ in range(min(size, len(pending)))]
+                    in_flight[pool.submit(row_module.run_chunk, chunk)] = chunk
+            submit_more()
+            while in_flight:
+                done, _ = concurrent.futures.wait(in_flight, return_when="FIRST_COMPLETED")
+                for future in done:
+                    chunk = in_flight.pop(future)
+                    try:
+                        result = future.result()
+                    except WorkerLostError as ex:
+                        _reschedule(chunk, ex, attempts, pending, failures, report)
+                        progress.update(0, failed=0)
+                        continue
+                    sizer.observe(result)
+                    for key, values in result.rows:
+                        stored.setdefault(key, {}).update(values)
+                    if store is not None:
+                        store.append(result.rows)
+                    stats = report.nodes.setdefault(result.node, NodeStats())
+                    stats.rows += result.row_count - len(result.failures)
+                    stats.failed += len(result.failures)
+                    stats.seconds += result.seconds
+                    report.computed += result.row_count - len(result.failures)
+                    report.failed += len(result.failures)
+                    failures.extend(result.failures)
+                    progress.update(result.row_count, failed=len(result.failures),
+                                    node=result.node)
+                submit_more()
+    finally:
+        progress.close()
+        if store is not None:
+            store.close_journal()
+    return failures
+
+
+def _reschedule(chunk, error, attempts, pending, failures, report) -> None:
+    """Send the rows of a chunk whose worker died to other workers, one row per chunk."""
+    node = getattr(error, "node", None) or "unknown node"
+    if node not in report.lost_nodes and node != "head":
+        report.lost_nodes.append(node)
+    for task in chunk:
+        key = task[0]
+        attempts[key] += 1
+        if attempts[key] >= MAX_ATTEMPTS:
+            failures.append(row_module.RowFailure(
+                key=key, index=task[1], column=task[3][0] if task[3] else "",
+                traceback=f"WorkerLostError: the worker computing this row died "
+                          f"{attempts[key]} times (last on {node}): {error}\n",
+                exception=None, node=node, pid=0))
+            report.failed += 1
+        else:
+            logger.warning("row %s: its worker died on %s; computing it again", key, node)
+            pending.appendleft(task)

@@ -1,0 +1,140 @@
+"""Row evaluation: the code that runs in workers, on this machine or on a remote node.
+
+The engine opens a pool with :func:`init_worker` (the table and the options travel once per
+worker) and submits chunks of row tasks to :func:`run_chunk`. A task is a tuple
+``(key, index, known, columns)``: the row's persistence key, the index value given to column
+functions, the cells already known, and the columns to compute (in declaration order).
+Failures are data: a failing column ends its row, and the chunk goes on with the next one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import pickle
+import random
+import socket
+import sys
+import threading
+import time
+import traceback
+
+_STATE: "_WorkerState | None" = None
+
+
+@dataclasses.dataclass
+class RowFailure:
+    """A column function raised while computing a row."""
+    key: str
+    index: object
+    column: str
+    traceback: str
+    exception: BaseException | None
+    node: str
+    pid: int
+
+
+@dataclasses.dataclass
+class ChunkResult:
+    """What a worker sends back for one chunk."""
+    rows: list            # [(key, {column: value})] of finished or partial rows
+    failures: list        # [RowFailure]
+    node: str             # the worker's node address (see enb.misc.get_node_ip)
+    pid: int
+    seconds: float        # time spent in column functions for this chunk
+    row_count: int
+
+
+class Row(dict):
+    """The ``row`` given to column functions: a dict of the cells known so far."""
+
+
+@dataclasses.dataclass
+class _WorkerState:
+    table: object
+    node: str
+    functions: dict  # column -> wrapper
+
+
+def init_worker(table, options_values: dict | None, workdir: str | None) -> None:
+    """Prepare this worker process for a table: options, working dir, seeds, parent watch."""
+    global _STATE
+    if options_values is not None:
+        from .config import options
+        options.restore(options_values)
+    workdir = os.environ.get("ENB_WORKDIR") or workdir
+    if workdir:
+        os.chdir(os.path.expanduser(workdir))
+    _reseed()
+    from .misc import get_node_ip
+    functions = {name: cp.fun for name, cp in table.column_to_properties.items()}
+    _STATE = _WorkerState(table=table, node=get_node_ip(), functions=functions)
+
+
+def _reseed() -> None:
+    """Give this process its own random streams (forked workers share the parent's)."""
+    random.seed(os.urandom(32))
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
+
+
+def watch_parent() -> None:
+    """Exit when the parent process dies (a ``kill -9`` of the head must not leave workers)."""
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+    threading.Thread(target=watch, name="enb-parent-watch", daemon=True).start()
+
+
+def run_chunk(tasks: list) -> ChunkResult:
+    """Compute the missing cells of each task's row; return finished cells and failures."""
+    state = _STATE
+    table, functions, node = state.table, state.functions, state.node
+    results, failures = [], []
+    started = time.perf_counter()
+    for key, index, known, columns in tasks:
+        row = Row(known)
+        called = set()
+        for column in columns:
+            fun = functions[column]
+            if fun in called:
+                continue
+            try:
+                fun(table, index, row)
+                called.add(fun)
+                if row.get(column) is None:
+                    raise ValueError(f"{type(table).__name__} did not fill column {column!r} for "
+                                     f"index {index!r} (a column_ method must return a value; a "
+                                     f"column_function must set row[{column!r}])")
+            except Exception as ex:  # noqa: BLE001 -- a failing row is data, not a crash
+                failures.append(RowFailure(key=key, index=index, column=column,
+                                           traceback=traceback.format_exc(),
+                                           exception=_portable(ex), node=node, pid=os.getpid()))
+                break
+        new = {c: v for c, v in row.items() if c not in known or known[c] is not v}
+        if new:
+            now = datetime.datetime.now().isoformat()
+            if "row_created" not in known:
+                new["row_created"] = now
+            new["row_updated"] = now
+            results.append((key, new))
+    return ChunkResult(rows=results, failures=failures, node=node, pid=os.getpid(),
+                       seconds=time.perf_counter() - started, row_count=len(tasks))
+
+
+def _portable(ex: BaseException) -> BaseException | None:
+    """Return the exception if it survives pickling (it must cross processes), else None."""
+    try:
+        pickle.loads(pickle.dumps(ex))
+        return ex
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def node_name() -> str:
+    return socket.gethostname()
