@@ -10,7 +10,9 @@ functions: ``enb --version`` and ``enb plugin list`` stay well under 150 ms.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
+import os
 import sys
 
 #: Modules that each add one command group; adding a group is one module and one line here.
@@ -25,7 +27,6 @@ def version() -> str:
     The installed distribution's metadata is used only if it describes this very package, so
     a source checkout on ``PYTHONPATH`` does not report the version of another install.
     """
-    import os
     from importlib import metadata
 
     package_dir = os.path.dirname(os.path.abspath(__file__))
@@ -64,15 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(module_name).register(commands)
     # enb 1.x has `enb help`; kept so that muscle memory works.
     commands.add_parser("help", help="show this help and exit").set_defaults(
-        run=lambda args: (parser.print_help(), 0)[1])
+        run=functools.partial(_print_help, parser))
     return parser
+
+
+def _print_help(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    parser.print_help()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``enb`` command with ``argv`` (default: ``sys.argv[1:]``); return its exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print("enb: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

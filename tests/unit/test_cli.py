@@ -144,6 +144,12 @@ def test_no_command_is_a_usage_error(tmp_path):
     assert "usage: enb" in result.stderr
 
 
+def test_help_command_prints_the_usage_as_enb_1(tmp_path):
+    result = run_enb("help", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.startswith("usage: enb")
+    assert "plugin" in result.stdout
+
+
 def test_main_returns_the_exit_status_in_process(tmp_path, monkeypatch, capsys):
     from enb.__main__ import main
     monkeypatch.chdir(tmp_path)
