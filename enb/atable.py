@@ -350,7 +350,11 @@ def unpack_index_value(index) -> list:
 def get_canonical_path(file_path) -> str:
     """Return ``file_path`` relative to the project root, as stored in persistence files."""
     from .config import options
-    return os.path.relpath(file_path, options.resolved_project_root())
+    root = options.resolved_project_root()
+    if not os.path.isabs(file_path) and not os.path.exists(file_path) \
+            and os.path.exists(os.path.join(root, file_path)):
+        return os.path.normpath(file_path)  # already relative to the project root
+    return os.path.relpath(file_path, root)
 
 
 def indices_to_internal_loc(values) -> str:

@@ -174,7 +174,7 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
     if store is not None:
         if fill:
             _record_failures(table, failures, {t for t in keys})
-        stored = store.fold()
+        stored = store.fold(order=keys)
     report.wall_seconds = time.perf_counter() - started
     table.last_report = report
     if report.computed or report.failed:
@@ -204,12 +204,7 @@ def _dataframe(table, keys, stored, columns, fill):
         keys = [k for k in keys if k in stored]
     records = [stored.get(k, {}) for k in keys]
     data = {name: [r.get(name) for r in records] for name in names}
-    df = pd.DataFrame(data, index=pd.Index(keys, name=KEY_COLUMN), columns=names)
-    for index_name, position in zip(table.indices, range(len(table.indices))):
-        if df[index_name].isnull().any() and keys:
-            import ast
-            df[index_name] = [ast.literal_eval(k)[position] for k in keys]
-    return df
+    return pd.DataFrame(data, index=pd.Index(keys, name=KEY_COLUMN), columns=names)
 
 
 # -- failures kept for --retry_failed --------------------------------------------------
@@ -311,7 +306,8 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
                         continue
                     sizer.observe(result)
                     for key, values in result.rows:
-                        stored.setdefault(key, {}).update(values)
+                        old = stored.get(key)
+                        stored[key] = {**old, **values} if old else values
                     if store is not None:
                         store.append(result.rows)
                     stats = report.nodes.setdefault(result.node, NodeStats())

@@ -199,7 +199,8 @@ class TableStore:
         self.declared = dict(declared or {})
         self._journal_file = None
         self._last_fsync = 0.0
-        self._cache = None  # (csv fingerprint, rows) of the last CSV parsed
+        self._cache = None  # (csv stat signature, rows) of the last CSV parsed
+        self._session = None  # rows this object appended to a journal it created
 
     # -- locking -----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -226,21 +227,30 @@ class TableStore:
         with self.lock():
             rows = self._read_csv()
             for key, values in self._read_journal():
-                rows.setdefault(key, {}).update(values)
+                old = rows.get(key)
+                rows[key] = {**old, **values} if old else values
         return rows
 
-    def _read_csv(self) -> Rows:
+    def _csv_signature(self):
         try:
-            with open(self.csv_path, "rb") as handle:
-                data = handle.read()
+            info = os.stat(self.csv_path)
         except FileNotFoundError:
+            return None
+        return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+    def _read_csv(self) -> Rows:
+        signature = self._csv_signature()
+        if signature is None:
+            self._cache = (None, {})
             return {}
+        if self._cache is not None and self._cache[0] == signature:
+            return dict(self._cache[1])
+        with open(self.csv_path, "rb") as handle:
+            data = handle.read()
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-        if self._cache is not None and self._cache[0] == digest:
-            return {key: dict(values) for key, values in self._cache[1].items()}
         rows = self._parse_csv(data, self._read_types(digest))
-        self._cache = (digest, rows)
-        return {key: dict(values) for key, values in rows.items()}
+        self._cache = (signature, rows)
+        return dict(rows)
 
     def _read_types(self, digest: str) -> dict:
         try:
@@ -378,7 +388,13 @@ class TableStore:
                 self._journal_file = os.fdopen(fd, "ab", buffering=0)
                 if os.fstat(fd).st_size == 0:
                     self._journal_file.write(_JOURNAL_MAGIC)
+                    self._session = {"size": len(_JOURNAL_MAGIC), "rows": []}
+                else:
+                    self._session = None  # another run's rows are in it: read it whole
             self._journal_file.write(record)
+            if self._session is not None:
+                self._session["size"] += len(record)
+                self._session["rows"].extend(rows)
             now = time.monotonic()
             if now - self._last_fsync >= _FSYNC_PERIOD:
                 os.fsync(self._journal_file.fileno())
@@ -392,15 +408,31 @@ class TableStore:
                 self._journal_file.close()
                 self._journal_file = None
 
-    def fold(self) -> Rows:
-        """Rewrite the CSV with the journal folded in (atomically), drop the journal, return rows."""
+    def fold(self, order: list | None = None) -> Rows:
+        """Rewrite the CSV with the journal folded in (atomically), drop the journal, return rows.
+
+        New rows are written in ``order`` (the targets of the run) where given.
+        """
         self.close_journal()
+        session, self._session = self._session, None
         with self.lock():
             if not os.path.exists(self.journal_path):
                 return self._read_csv()
             rows = self._read_csv()
-            for key, values in self._read_journal():
-                rows.setdefault(key, {}).update(values)
+            if session is not None and os.path.getsize(self.journal_path) == session["size"]:
+                journal = session["rows"]  # only this run wrote it: no need to read it back
+            else:
+                journal = self._read_journal()
+            stored_keys = len(rows)
+            for key, values in journal:
+                old = rows.get(key)
+                rows[key] = {**old, **values} if old else values
+            if order is not None and len(rows) > stored_keys:
+                new_keys = list(rows)[stored_keys:]
+                position = {key: i for i, key in enumerate(order)}
+                new_keys.sort(key=lambda k: position.get(k, len(position)))
+                rows = {**{k: rows[k] for k in list(rows)[:stored_keys]},
+                        **{k: rows[k] for k in new_keys}}
             self._write(rows)
             os.unlink(self.journal_path)
         return rows
@@ -421,17 +453,20 @@ class TableStore:
         missing: dict[str, list] = {}
         encoded_columns = []
         for column in columns:
-            tags = set()
-            column_missing = []
-            for key in keys:
-                values = rows[key]
-                if column in values:
-                    value = _plain(values[column])
-                    values[column] = value
-                    if not _is_missing_float(value):
-                        tags.add(type_tag(value))
-                else:
-                    column_missing.append(key)
+            cells = [rows[k].get(column, _ABSENT) for k in keys]
+            kinds = set(map(type, cells))
+            if any(kind.__module__ == "numpy" for kind in kinds):
+                cells = [_plain(cell) for cell in cells]
+                for key, cell in zip(keys, cells):
+                    if cell is not _ABSENT:
+                        rows[key] = {**rows[key], column: cell}
+                kinds = set(map(type, cells))
+            if _Absent in kinds:
+                kinds.discard(_Absent)
+                column_missing = [k for k, c in zip(keys, cells) if c is _ABSENT]
+            else:
+                column_missing = []
+            tags = {_TAGS.get(kind, "pickle") for kind in kinds}
             tags.discard("none")
             declared = self.declared.get(column)
             if declared:
@@ -446,8 +481,7 @@ class TableStore:
                 types[column] = tag
             if column_missing and tag in ("str", "float"):
                 missing[column] = column_missing
-            encode_tag = "str" if tag == "mixed" else tag
-            encoded_columns.append([encode_cell(rows[k].get(column), encode_tag) for k in keys])
+            encoded_columns.append(_encode_column(cells, "str" if tag == "mixed" else tag))
         buffer = io.StringIO(newline="")
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow([KEY_COLUMN, *self.index_names, *columns])
@@ -458,7 +492,29 @@ class TableStore:
         meta = {"enb_types": 1, "csv_digest": digest, "types": types, "missing": missing}
         _atomic_write(self.types_path, json.dumps(meta).encode("utf-8"))
         _atomic_write(self.csv_path, data)
-        self._cache = (digest, {k: dict(rows[k]) for k in keys})
+        self._cache = (self._csv_signature(), dict(rows))
+
+
+class _Absent:
+    """Marks a cell never computed (distinct from a computed None)."""
+
+
+_ABSENT = _Absent()
+_TAGS = {type(None): "none", bool: "bool", int: "int", float: "float", str: "str", dict: "dict",
+         list: "list", tuple: "tuple"}
+
+
+def _encode_column(cells: list, tag: str) -> list:
+    if tag == "str":
+        return [cell if type(cell) is str else "" if cell is None or cell is _ABSENT
+                else str(cell) for cell in cells]
+    if tag == "int":
+        return ["" if cell is None or cell is _ABSENT else str(cell) for cell in cells]
+    if tag == "float":
+        return [cell.__repr__() if type(cell) is float and cell == cell else
+                "" if cell is None or cell is _ABSENT or cell != cell else str(cell)
+                for cell in cells]
+    return ["" if cell is _ABSENT else encode_cell(cell, tag) for cell in cells]
 
 
 def _index_text(value) -> str:

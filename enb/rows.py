@@ -54,6 +54,7 @@ class _WorkerState:
     table: object
     node: str
     functions: dict  # column -> wrapper
+    index_names: list
 
 
 def init_worker(table, options_values: dict | None, workdir: str | None) -> None:
@@ -68,7 +69,8 @@ def init_worker(table, options_values: dict | None, workdir: str | None) -> None
     _reseed()
     from .misc import get_node_ip
     functions = {name: cp.fun for name, cp in table.column_to_properties.items()}
-    _STATE = _WorkerState(table=table, node=get_node_ip(), functions=functions)
+    _STATE = _WorkerState(table=table, node=get_node_ip(), functions=functions,
+                          index_names=list(table.indices))
 
 
 def _reseed() -> None:
@@ -95,6 +97,8 @@ def run_chunk(tasks: list) -> ChunkResult:
     """Compute the missing cells of each task's row; return finished cells and failures."""
     state = _STATE
     table, functions, node = state.table, state.functions, state.node
+    index_names = state.index_names
+    single = len(index_names) == 1
     results, failures = [], []
     started = time.perf_counter()
     for key, index, known, columns in tasks:
@@ -121,6 +125,10 @@ def run_chunk(tasks: list) -> ChunkResult:
             now = datetime.datetime.now().isoformat()
             if "row_created" not in known:
                 new["row_created"] = now
+                if single:
+                    new[index_names[0]] = index
+                else:
+                    new.update(zip(index_names, index))
             new["row_updated"] = now
             results.append((key, new))
     return ChunkResult(rows=results, failures=failures, node=node, pid=os.getpid(),

@@ -1,0 +1,239 @@
+"""What the ray backends share before ray is running: ports, sessions, ``ray start`` commands.
+
+Everything here is data or pure functions (no ray import), so it is unit-tested without ray.
+
+A *session* is one executor's ray cluster. Its tag (``enb-ray-<hex>``) names its temp dir, which
+ray's processes take on every node (a node adopts the head's ``--temp-dir`` path), and it is put
+in the environment of every process of the session (``ENB_RAY_SESSION``), which is how teardown
+finds exactly this session's processes and leaves any other ray on the machine alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import secrets
+from typing import Iterable, Mapping
+
+logger = logging.getLogger("enb.executors.ray")
+
+#: Environment variable that tags every process of a session (read back by teardown).
+SESSION_ENV = "ENB_RAY_SESSION"
+#: Environment variable read by the worker side to ``chdir`` (``~`` expanded) before a task.
+WORKDIR_ENV = "ENB_RAY_WORKDIR"
+#: Prefix of session tags and temp dirs; teardown removes only folders named like this.
+SESSION_PREFIX = "enb-ray-"
+#: Where session temp dirs live on every node. A short fixed path: ray puts unix sockets under
+#: it (108-byte limit), and nodes create the same path, so it cannot depend on the head's $TMPDIR.
+SESSION_BASE_DIR = "/tmp"
+#: File name of the session's auth token inside its temp dir (same path on every node).
+TOKEN_FILE_NAME = "auth_token"
+
+
+@dataclasses.dataclass(frozen=True)
+class PortPlan:
+    """Every port a ray node opens, inside ``[first, first + count)``.
+
+    Ports need only be unique per host, so every node of a cluster uses the same plan. The first
+    :data:`RESERVED` ports go to ray's fixed services (some stay unused: the ray client server
+    needs ``ray[client]``, the dashboard is off unless asked); the rest is the worker port range,
+    one port per worker process (and per driver).
+    """
+    first: int = 11000
+    count: int = 500
+
+    RESERVED = 16
+    #: service name -> offset from ``first``
+    OFFSETS = {
+        "gcs": 0,                      # head: --port
+        "ray_client_server": 1,        # head: --ray-client-server-port
+        "node_manager": 2,
+        "object_manager": 3,
+        "dashboard_agent_listen": 4,   # ray's default 52365 collides between two rays on a host
+        "dashboard_agent_grpc": 5,
+        "metrics_export": 6,
+        "runtime_env_agent": 7,
+        "dashboard": 8,                # head, only with the dashboard
+        "dashboard_metrics": 9,        # head: env DASHBOARD_METRIC_PORT (default 44227)
+        "autoscaler_metrics": 10,      # head: env AUTOSCALER_METRIC_PORT (default 44217)
+    }
+    MIN_WORKER_PORTS = 16
+
+    def __post_init__(self):
+        if not isinstance(self.first, int) or not isinstance(self.count, int):
+            raise ValueError(f"ray_port and ray_port_count must be integers, "
+                             f"got {self.first!r} and {self.count!r}")
+        if self.count < self.RESERVED + self.MIN_WORKER_PORTS:
+            raise ValueError(f"ray_port_count={self.count} is too small: ray needs "
+                             f"{self.RESERVED} service ports plus at least "
+                             f"{self.MIN_WORKER_PORTS} worker ports "
+                             f"(ray_port_count >= {self.RESERVED + self.MIN_WORKER_PORTS})")
+        if self.first < 1024 or self.last > 65535:
+            raise ValueError(f"ray ports {self.first}-{self.last} must lie within 1024-65535 "
+                             f"(ray_port={self.first}, ray_port_count={self.count})")
+
+    @property
+    def last(self) -> int:
+        """The highest port of the range (included)."""
+        return self.first + self.count - 1
+
+    def port(self, service: str) -> int:
+        """Return the port of ``service`` (a key of :attr:`OFFSETS`)."""
+        return self.first + self.OFFSETS[service]
+
+    @property
+    def min_worker(self) -> int:
+        return self.first + self.RESERVED
+
+    @property
+    def max_worker(self) -> int:
+        return self.last
+
+    def __contains__(self, port: int) -> bool:
+        return self.first <= port <= self.last
+
+    def describe(self) -> str:
+        return f"{self.first}-{self.last}"
+
+
+@dataclasses.dataclass(frozen=True)
+class RaySession:
+    """One executor's ray cluster: its tag, temp dir (same path on every node) and auth token."""
+    tag: str
+    token: str = dataclasses.field(repr=False)
+
+    @classmethod
+    def new(cls) -> "RaySession":
+        """Return a session with a fresh tag and token (nothing is created on disk)."""
+        return cls(tag=SESSION_PREFIX + secrets.token_hex(5), token=secrets.token_hex(32))
+
+    @property
+    def temp_dir(self) -> str:
+        return os.path.join(SESSION_BASE_DIR, self.tag)
+
+    @property
+    def token_path(self) -> str:
+        return os.path.join(self.temp_dir, TOKEN_FILE_NAME)
+
+    def node_name(self, index: int | None = None) -> str:
+        """Return the ray node name of the head (``index`` None) or of remote node ``index``."""
+        return f"{self.tag}-head" if index is None else f"{self.tag}-node{index}"
+
+    def create_local_dir(self) -> None:
+        """Create the temp dir (owner only) and the token file (owner only) on this machine."""
+        os.mkdir(self.temp_dir, 0o700)
+        fd = os.open(self.token_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as token_file:
+            token_file.write(self.token)
+
+
+def is_session_dir(path: str) -> bool:
+    """Tell whether ``path`` names a session temp dir (the only folders teardown removes)."""
+    parent, name = os.path.split(os.path.normpath(path))
+    return (parent == SESSION_BASE_DIR and name.startswith(SESSION_PREFIX)
+            and len(name) > len(SESSION_PREFIX) and name[len(SESSION_PREFIX):].isalnum())
+
+
+def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySession,
+                   head_address: str | None = None, num_cpus: int | None = None,
+                   object_store_memory: int | None = None, include_dashboard: bool = False,
+                   node_name: str | None = None, node_ip_address: str | None = None,
+                   system_config: Mapping | None = None,
+                   accepted_flags: Iterable[str] | None = None) -> list[str]:
+    """Return the argv of a blocking ``ray start`` for the head or a node of ``session``.
+
+    ray runs as ``python -m ray.scripts.scripts`` so the interpreter is explicit (no PATH
+    lookup of a ``ray`` script, and the head runs the same Python as the driver). Flags missing
+    from ``accepted_flags`` (the installed ray's ``ray start`` options, see
+    :func:`accepted_ray_start_flags`) are left out: a missing port flag is logged as a warning,
+    since that port then falls outside the plan.
+    """
+    if not head and not head_address:
+        raise ValueError("a node's ray start needs the head's address")
+    options: list[tuple[str, object, bool]] = []  # (flag, value or None for a switch, is_port)
+    if head:
+        options += [("--head", None, False), ("--port", plan.port("gcs"), True),
+                    ("--temp-dir", session.temp_dir, False),
+                    ("--ray-client-server-port", plan.port("ray_client_server"), True),
+                    ("--include-dashboard", "true" if include_dashboard else "false", False)]
+        if include_dashboard:
+            options += [("--dashboard-port", plan.port("dashboard"), True),
+                        ("--dashboard-host", "127.0.0.1", False)]
+        if system_config:
+            options.append(("--system-config", json.dumps(dict(system_config)), False))
+    else:
+        options.append(("--address", head_address, False))
+    options += [
+        ("--node-manager-port", plan.port("node_manager"), True),
+        ("--object-manager-port", plan.port("object_manager"), True),
+        ("--dashboard-agent-listen-port", plan.port("dashboard_agent_listen"), True),
+        ("--dashboard-agent-grpc-port", plan.port("dashboard_agent_grpc"), True),
+        ("--metrics-export-port", plan.port("metrics_export"), True),
+        ("--runtime-env-agent-port", plan.port("runtime_env_agent"), True),
+        ("--min-worker-port", plan.min_worker, True),
+        ("--max-worker-port", plan.max_worker, True),
+    ]
+    if num_cpus is not None:
+        options.append(("--num-cpus", int(num_cpus), False))
+    if object_store_memory is not None:
+        options.append(("--object-store-memory", int(object_store_memory), False))
+    if node_name:
+        options.append(("--node-name", node_name, False))
+    if node_ip_address:
+        options.append(("--node-ip-address", node_ip_address, False))
+    options += [("--block", None, False), ("--disable-usage-stats", None, False),
+                ("--log-style", "record", False), ("--log-color", "false", False)]
+
+    accepted = None if accepted_flags is None else frozenset(accepted_flags)
+    argv = [python, "-m", "ray.scripts.scripts", "start"]
+    for flag, value, is_port in options:
+        if accepted is not None and flag not in accepted:
+            if is_port:
+                logger.warning("this ray's `ray start` has no %s: port %s stays outside %s",
+                               flag, value, plan.describe())
+            elif flag in ("--head", "--address", "--block", "--port"):
+                raise ValueError(f"this ray's `ray start` has no {flag}; enb needs it")
+            else:
+                logger.debug("this ray's `ray start` has no %s; leaving it out", flag)
+            continue
+        argv.append(flag)
+        if value is not None:
+            argv.append(str(value))
+    return argv
+
+
+def ray_start_env(plan: PortPlan, session: RaySession, *,
+                  workdir: str | None = None) -> dict[str, str]:
+    """Return the environment variables a ``ray start`` of ``session`` runs with.
+
+    Token auth is set explicitly everywhere: since ray 2.59 a head turns it on by itself when
+    ``~/.ray/auth_token`` exists while nodes do not, and then nodes cannot join.
+    ``workdir`` (``~`` allowed) is where this node's workers run tasks from.
+    """
+    env = {
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": session.token_path,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        # Head services ray pins only through the environment (defaults 44227 and 44217).
+        "DASHBOARD_METRIC_PORT": str(plan.port("dashboard_metrics")),
+        "AUTOSCALER_METRIC_PORT": str(plan.port("autoscaler_metrics")),
+        SESSION_ENV: session.tag,
+    }
+    if workdir:
+        env[WORKDIR_ENV] = workdir
+    return env
+
+
+def accepted_ray_start_flags() -> frozenset | None:
+    """Return the options the installed ``ray start`` accepts, hidden ones included.
+
+    Read from ray's click command in this interpreter (nodes run the same ray version as the
+    head, which ray enforces). None when ray cannot be imported: then nothing is filtered.
+    """
+    try:
+        from ray.scripts.scripts import start  # noqa: PLC0415 (optional dependency)
+    except Exception as error:  # pragma: no cover - ray missing or broken
+        logger.debug("cannot read ray start's options (%s); passing every flag", error)
+        return None
+    return frozenset(opt for param in start.params for opt in param.opts if opt.startswith("--"))

@@ -1,0 +1,178 @@
+"""Run one node's ``ray start --block`` for an enb session, and clean up exactly that session.
+
+This file runs on the node, by itself: the head sends its source as ``python -I -c SOURCE ...``
+(over ssh for remote nodes, directly for the head), so it imports only the standard library and
+needs nothing of enb installed on the node.
+
+``run``: optionally read the session token from the first line of stdin and write it, owner-only,
+into the session temp dir; start ray with the session tag in its environment; then wait until
+stdin reaches EOF (the head closed it, or the head or the ssh connection died), a signal arrives,
+or ray exits. Then stop ray (SIGTERM: ray drains and stops its processes), kill whatever process
+still carries the tag, and remove the temp dir. ``ray stop`` is never used: it is global.
+
+``sweep``: only the cleanup, for when a ``run`` could not finish its own.
+
+Lines starting with ``enb-agent:`` on stdout report progress to the head.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+SESSION_ENV = "ENB_RAY_SESSION"
+SESSION_BASE_DIR = "/tmp"
+TOKEN_FILE_NAME = "auth_token"
+TAG_PATTERN = re.compile(r"^enb-ray-[0-9a-z]+$")
+
+
+def say(message):
+    sys.stdout.write("enb-agent: " + message + "\n")
+    sys.stdout.flush()
+
+
+def session_dir(tag):
+    if not TAG_PATTERN.match(tag):
+        raise SystemExit("enb-agent: refusing session tag " + repr(tag))
+    return os.path.join(SESSION_BASE_DIR, tag)
+
+
+def write_token(tag, token):
+    """Create the session dir and token file; nobody but this user can read them."""
+    previous = os.umask(0o077)
+    try:
+        directory = session_dir(tag)
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            if os.stat(directory).st_uid != os.getuid():
+                raise SystemExit("enb-agent: " + directory + " belongs to another user")
+        path = os.path.join(directory, TOKEN_FILE_NAME)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as token_file:
+            token_file.write(token)
+    finally:
+        os.umask(previous)
+
+
+def tagged_pids(tag):
+    """Return the pids of this user's processes whose environment carries the session tag."""
+    needle = (SESSION_ENV + "=" + tag).encode()
+    me = os.getpid()
+    pids = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # not Linux: ray's own SIGTERM handling is all there is
+        return pids
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open("/proc/" + entry + "/environ", "rb") as environ:
+                if needle in environ.read().split(b"\0"):
+                    pids.append(int(entry))
+        except OSError:
+            continue
+    return pids
+
+
+def sweep(tag, grace=3.0):
+    """Stop every process of the session (TERM, then KILL) and remove its temp dir."""
+    directory = session_dir(tag)
+    pids = tagged_pids(tag)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + grace
+        while pids and time.monotonic() < deadline:
+            time.sleep(0.1)
+            pids = [pid for pid in tagged_pids(tag) if pid in pids]
+        if not pids:
+            break
+    if pids:
+        say("could not stop " + " ".join(map(str, pids)))
+    shutil.rmtree(directory, ignore_errors=True)
+    return not pids
+
+
+def run(args):
+    stdin = sys.stdin.buffer
+    if args.token_from_stdin:
+        token = stdin.readline().decode().strip()
+        if not token:
+            say("no token on stdin")
+            return 2
+        write_token(args.tag, token)
+    directory = session_dir(args.tag)
+    env = dict(os.environ)
+    for pair in args.env:
+        name, _, value = pair.partition("=")
+        env[name] = value
+    env[SESSION_ENV] = args.tag
+    # ray's cwd is the session dir: `-m` puts the cwd first on sys.path, and a user's folder
+    # may hold a module named like one of ray's. Workers chdir on their own (ENB_RAY_WORKDIR).
+    process = subprocess.Popen(args.argv, env=env, stdin=subprocess.DEVNULL,
+                               cwd=directory if os.path.isdir(directory) else None)
+    say("started " + str(process.pid))
+    stop = threading.Event()
+
+    def watch_stdin():
+        try:
+            while stdin.read(4096):
+                pass
+        except (OSError, ValueError):
+            pass
+        stop.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while process.poll() is None and not stop.wait(0.2):
+        pass
+    requested = stop.is_set()
+    if process.poll() is None:
+        say("stopping")
+        process.terminate()
+        try:
+            process.wait(args.grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    clean = sweep(args.tag)
+    say("exited " + str(process.returncode) + (" clean" if clean else " unclean"))
+    if requested:
+        return 0 if clean else 3
+    return process.returncode or 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="enb-ray-node-agent")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run")
+    run_parser.add_argument("--tag", required=True)
+    run_parser.add_argument("--token-from-stdin", action="store_true")
+    run_parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    run_parser.add_argument("--grace", type=float, default=40.0,
+                            help="seconds ray may take to stop (it drains up to 30 s)")
+    run_parser.add_argument("argv", nargs=argparse.REMAINDER)
+    sweep_parser = commands.add_parser("sweep")
+    sweep_parser.add_argument("--tag", required=True)
+    args = parser.parse_args(argv)
+    if args.command == "sweep":
+        return 0 if sweep(args.tag) else 3
+    if args.argv and args.argv[0] == "--":
+        args.argv = args.argv[1:]
+    if not args.argv:
+        parser.error("run needs the ray start argv after --")
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

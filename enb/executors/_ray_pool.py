@@ -1,0 +1,208 @@
+"""Pools over a connected ray cluster: initargs shipped once per worker, futures, error mapping.
+
+Driver side: :class:`RayPool` puts ``(initializer, initargs)`` in ray's object store once and
+hands every task a reference to it, wrapped in a list so that ray passes the reference instead
+of resolving it for each task. Worker side: :func:`run_task` keeps the resolved state per pool in
+a module-level cache, so each worker process fetches it and runs the initializer once per pool.
+
+``fn`` and its arguments travel pickled inside the task and are unpickled only after the worker
+moved to its working directory (``ENB_RAY_WORKDIR``: the project root on the head, the remote
+mount on nodes) and put it on ``sys.path``, so objects of the project's own modules load on
+every node.
+"""
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import logging
+import os
+import pickle
+import re
+import sys
+import threading
+import uuid
+from typing import Any, Callable, Mapping
+
+from ._ray_common import WORKDIR_ENV
+from .base import Pool, WorkerLostError
+
+logger = logging.getLogger("enb.executors.ray")
+
+# ---------------------------------------------------------------------------------------------
+# Worker side (runs inside ray worker processes)
+
+#: Pools whose state this worker resolved: pool id -> (initializer, initargs). Bounded: a pool
+#: that closed is never announced to every worker, so old entries age out instead.
+_pool_states: collections.OrderedDict[str, tuple] = collections.OrderedDict()
+_MAX_CACHED_POOLS = 4
+#: The pool whose initializer ran last in this process (its globals are the live ones).
+_active_pool: str | None = None
+_workdir_entered = False
+
+
+def _enter_workdir() -> None:
+    global _workdir_entered
+    if _workdir_entered:
+        return
+    workdir = os.environ.get(WORKDIR_ENV)
+    if workdir:
+        workdir = os.path.expanduser(workdir)
+        os.chdir(workdir)
+        if workdir not in sys.path:
+            sys.path.insert(0, workdir)
+    _workdir_entered = True
+
+
+def run_task(pool_id: str, state_holder: list, payload: bytes) -> Any:
+    """Run one task of pool ``pool_id`` in a ray worker (the body of the remote function).
+
+    The initializer runs on this worker's first task of the pool, and again only if another
+    pool's initializer ran here in between (initializers set process globals).
+    """
+    global _active_pool
+    _enter_workdir()
+    if _active_pool != pool_id:
+        state = _pool_states.get(pool_id)
+        if state is None:
+            import ray  # noqa: PLC0415 (inside a ray worker: always there)
+            state = ray.get(state_holder[0])
+            _pool_states[pool_id] = state
+            while len(_pool_states) > _MAX_CACHED_POOLS:
+                _pool_states.popitem(last=False)
+        _pool_states.move_to_end(pool_id)
+        initializer, initargs = state
+        _active_pool = None
+        initializer(*initargs)
+        _active_pool = pool_id
+    fn, args = pickle.loads(payload)
+    return fn(*args)
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver side
+
+_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+
+
+def translate_error(error: BaseException, node_names: Mapping[str, str] | None = None
+                    ) -> BaseException:
+    """Return what a task's future raises for ``error``, an exception ray gave for the task.
+
+    An exception raised by the task's function comes back as itself (the remote traceback as
+    its ``__cause__``); a worker, node or ray system failure becomes :class:`WorkerLostError`
+    (naming the node when an address in the message is one of ``node_names``: ip -> name).
+    """
+    from ray import exceptions as ray_errors  # noqa: PLC0415 (optional dependency)
+
+    if isinstance(error, ray_errors.TaskCancelledError):
+        return concurrent.futures.CancelledError(str(error))
+    if isinstance(error, ray_errors.RayTaskError):
+        cause = getattr(error, "cause", None)
+        if isinstance(cause, ray_errors.RayError):  # e.g. the pool state was lost
+            return translate_error(cause, node_names)
+        if isinstance(cause, BaseException):
+            if cause.__cause__ is None and getattr(error, "traceback_str", None):
+                cause.__cause__ = RemoteTraceback(error.traceback_str)
+            return cause
+        return error
+    if isinstance(error, ray_errors.RayError):
+        message = f"{type(error).__name__}: {error}"
+        node = None
+        for address in _IPV4.findall(str(error)):
+            if node_names and address in node_names:
+                node = node_names[address]
+                break
+        return WorkerLostError(message, node=node)
+    return error
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised on a ray worker (shown as the ``__cause__``)."""
+
+    def __init__(self, traceback_text: str):
+        super().__init__(traceback_text)
+        self.traceback_text = traceback_text
+
+    def __str__(self) -> str:
+        return "\n" + self.traceback_text
+
+
+class _TaskFuture(concurrent.futures.Future):
+    """A future of one ray task; cancelling it cancels the task if it has not started."""
+
+    def __init__(self, object_ref):
+        super().__init__()
+        self._object_ref = object_ref
+
+    def cancel(self) -> bool:
+        cancelled = super().cancel()
+        if cancelled:
+            import ray  # noqa: PLC0415
+            try:
+                ray.cancel(self._object_ref, force=False)
+            except Exception as error:  # the task may have finished meanwhile
+                logger.debug("ray.cancel failed: %s", error)
+        return cancelled
+
+
+_remote_functions: dict[tuple, Any] = {}
+
+
+def _remote_run_task(max_retries: int):
+    import ray  # noqa: PLC0415
+    key = (max_retries,)
+    if key not in _remote_functions:
+        _remote_functions[key] = ray.remote(run_task).options(
+            num_cpus=1, max_retries=max_retries, retry_exceptions=False, name="enb-task")
+    return _remote_functions[key]
+
+
+class RayPool(Pool):
+    """A pool over the ray cluster this process is connected to."""
+
+    def __init__(self, initializer: Callable[..., None], initargs: tuple = (), *,
+                 max_retries: int = 3, node_names: Callable[[], Mapping[str, str]] | None = None):
+        import ray  # noqa: PLC0415
+        from ray import cloudpickle  # noqa: PLC0415
+        self._cloudpickle = cloudpickle
+        self._pool_id = uuid.uuid4().hex
+        self._state_ref = ray.put((initializer, tuple(initargs)))
+        self._remote = _remote_run_task(max_retries)
+        self._node_names = node_names or (lambda: {})
+        self._pending: dict[_TaskFuture, Any] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> concurrent.futures.Future:
+        if self._closed:
+            raise RuntimeError("cannot submit to a closed pool")
+        payload = self._cloudpickle.dumps((fn, args))
+        object_ref = self._remote.remote(self._pool_id, [self._state_ref], payload)
+        future = _TaskFuture(object_ref)
+        with self._lock:
+            self._pending[future] = object_ref
+        object_ref.future().add_done_callback(
+            lambda ray_future: self._settle(future, ray_future))
+        return future
+
+    def _settle(self, future: _TaskFuture, ray_future: concurrent.futures.Future) -> None:
+        with self._lock:
+            self._pending.pop(future, None)
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            result = ray_future.result()
+        except BaseException as error:  # noqa: BLE001 - every outcome goes to the future
+            future.set_exception(translate_error(error, self._node_names()))
+        else:
+            future.set_result(result)
+
+    def close(self, cancel: bool = False) -> None:
+        self._closed = True
+        if cancel:
+            with self._lock:
+                pending = list(self._pending)
+            for future in pending:
+                future.cancel()
+        # Tasks in flight hold their own reference; the store frees the state after them.
+        self._state_ref = None
