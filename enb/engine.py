@@ -182,7 +182,7 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
     df = _dataframe(table, keys, stored, columns, fill)
     if failures:
         errors = [ColumnFailedError(atable=None, index=f.index, column=f.column,
-                                    msg=f"{f.traceback}(on node {f.node}, pid {f.pid})",
+                                    msg=f"[node {f.node}, pid {f.pid}]\n{f.traceback}",
                                     ex=f.exception) for f in failures]
         raise ColumnFailedError(atable=table, exception_list=errors,
                                 msg=f"{len(failures)} of {len(keys)} rows of "

@@ -382,6 +382,11 @@ class TableStore:
         payload = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
         record = _RECORD_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         with self.lock():
+            if self._journal_file is not None and not self._journal_is_current():
+                # Another process folded the journal (and removed it) since we opened it.
+                self._journal_file.close()
+                self._journal_file = None
+                self._session = None
             if self._journal_file is None:
                 os.makedirs(os.path.dirname(self.csv_path), exist_ok=True)
                 fd = os.open(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -399,6 +404,14 @@ class TableStore:
             if now - self._last_fsync >= _FSYNC_PERIOD:
                 os.fsync(self._journal_file.fileno())
                 self._last_fsync = now
+
+    def _journal_is_current(self) -> bool:
+        try:
+            on_disk = os.stat(self.journal_path)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(self._journal_file.fileno())
+        return (on_disk.st_ino, on_disk.st_dev) == (mine.st_ino, mine.st_dev)
 
     def close_journal(self) -> None:
         if self._journal_file is not None:

@@ -1,0 +1,257 @@
+"""The head side of a ray session: node agents, the local head, this process's driver connection.
+
+Every ray node of a session (the head included) runs under the node agent
+(:mod:`enb.executors._ray_node_agent`), whose stdin is a pipe from this process: closing it stops
+that node's ray and removes its files, and so does this process dying, since the pipe then closes
+too. :class:`AgentProcess` is that pipe and the agent's output; :class:`RayHead` starts the head
+on this machine and connects this process to it as ray's driver.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Mapping, Sequence
+
+from . import _ray_node_agent
+from ._ray_common import (PortPlan, RaySession, accepted_ray_start_flags, is_session_dir,
+                          ray_start_argv, ray_start_env)
+from .base import ExecutorStartError
+
+logger = logging.getLogger("enb.executors.ray")
+
+_AGENT_PLACEHOLDER = "<enb ray node agent>"
+_AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
+
+
+@functools.lru_cache(maxsize=1)
+def agent_source() -> str:
+    """Return the node agent's source, sent to nodes as ``python -I -c SOURCE``."""
+    with open(_ray_node_agent.__file__, encoding="utf-8") as source:
+        return source.read()
+
+
+def agent_run_argv(python: str, session: RaySession, ray_argv: Sequence[str],
+                   env: Mapping[str, str], *, token_from_stdin: bool) -> list[str]:
+    """Return the argv that runs ``ray_argv`` under the node agent with ``env`` added."""
+    argv = [python, "-I", "-c", agent_source(), "run", "--tag", session.tag]
+    if token_from_stdin:
+        argv.append("--token-from-stdin")
+    for name, value in env.items():
+        argv += ["--env", f"{name}={value}"]
+    return argv + ["--", *ray_argv]
+
+
+def agent_sweep_argv(python: str, session: RaySession) -> list[str]:
+    """Return the argv that stops every process of ``session`` on a node and removes its files."""
+    return [python, "-I", "-c", agent_source(), "sweep", "--tag", session.tag]
+
+
+def printable(argv: Sequence[str]) -> str:
+    """Return ``argv`` as a shell line for logs, the agent's source elided."""
+    source = agent_source()
+    return shlex.join(_AGENT_PLACEHOLDER if arg == source else arg for arg in argv)
+
+
+class AgentProcess:
+    """A running node agent (directly, or through ssh): its stdin pipe and its output."""
+
+    def __init__(self, label: str, argv: Sequence[str], *, stdin_line: str | None = None,
+                 cwd: str | None = None):
+        self.label = label
+        self._tail: collections.deque[str] = collections.deque(maxlen=40)
+        self.started = threading.Event()
+        logger.debug("[%s] running: %s", label, printable(argv))
+        # A session of its own: a Ctrl-C in the terminal reaches this process only, which then
+        # stops the agents in order; the agents never see the signal half-way.
+        self._process = subprocess.Popen(list(argv), stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                          cwd=cwd, start_new_session=True)
+        if stdin_line is not None:
+            try:
+                self._process.stdin.write(stdin_line.encode() + b"\n")
+                self._process.stdin.flush()
+            except OSError:  # it died already; the output says why
+                pass
+        self._reader = threading.Thread(target=self._read_output, daemon=True,
+                                        name=f"enb-ray-agent-{label}")
+        self._reader.start()
+
+    def _read_output(self) -> None:
+        for raw_line in self._process.stdout:
+            line = raw_line.decode(errors="replace").rstrip()
+            self._tail.append(line)
+            logger.debug("[%s] %s", self.label, line)
+            if line.startswith("enb-agent: started"):
+                self.started.set()
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def running(self) -> bool:
+        return self._process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.poll()
+
+    def tail(self, lines: int = 12) -> str:
+        """Return the last lines of the agent's output (ray's and ssh's errors end up here)."""
+        self._reader.join(timeout=0.5 if not self.running else 0)
+        return "\n".join(list(self._tail)[-lines:])
+
+    def stop(self, timeout: float = 50.0) -> bool:
+        """Close the agent's stdin (it stops ray and cleans up); True if it exited in time."""
+        try:
+            self._process.stdin.close()
+        except OSError:
+            pass
+        try:
+            self._process.wait(timeout)
+            return self._process.returncode == 0
+        except subprocess.TimeoutExpired:
+            logger.warning("[%s] the ray node agent did not stop within %.0f s; killing it",
+                           self.label, timeout)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self._process.pid, sig)
+            except OSError:
+                pass
+            try:
+                self._process.wait(3)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        return False
+
+
+def _refresh_ray_auth() -> None:
+    """Make this process's ray reread the auth settings from the environment.
+
+    ray caches the auth mode and token per process; a driver that connects to a second session
+    (with a new token) must drop the cache. These are the calls ray's own test helpers use.
+    """
+    try:
+        from ray._raylet import AuthenticationTokenLoader, Config  # noqa: PLC0415
+        Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
+    except Exception as error:  # pragma: no cover - a ray without token auth
+        logger.debug("could not refresh ray's auth settings: %s", error)
+
+
+class DriverConnection:
+    """This process as the driver of a session's cluster (``ray.init``/``ray.shutdown``)."""
+
+    def __init__(self, session: RaySession):
+        self.session = session
+        self._saved_env: dict[str, str | None] | None = None
+
+    def connect(self, address: str, *, runtime_env: Mapping | None = None,
+                timeout: float = 60.0) -> None:
+        import ray  # noqa: PLC0415
+        if ray.is_initialized():
+            raise ExecutorStartError(
+                "ray is already initialized in this process (ray.init was called before the "
+                "executor started); call ray.shutdown() first")
+        self._saved_env = {name: os.environ.get(name) for name in _AUTH_ENV}
+        os.environ["RAY_AUTH_MODE"] = "token"
+        os.environ["RAY_AUTH_TOKEN_PATH"] = self.session.token_path
+        os.environ.pop("RAY_AUTH_TOKEN", None)
+        _refresh_ray_auth()
+        started = time.monotonic()
+        ray.init(address=address, namespace=self.session.tag, logging_level=logging.WARNING,
+                 runtime_env=dict(runtime_env) if runtime_env else None)
+        logger.debug("driver connected to %s in %.2f s", address, time.monotonic() - started)
+
+    def disconnect(self) -> None:
+        try:
+            import ray  # noqa: PLC0415
+            if ray.is_initialized():
+                ray.shutdown()
+        except Exception as error:  # keep tearing down
+            logger.warning("ray.shutdown failed: %s", error)
+        if self._saved_env is not None:
+            for name, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            self._saved_env = None
+            _refresh_ray_auth()
+
+
+class RayHead:
+    """The session's ray head on this machine, under a node agent, and the driver connection."""
+
+    def __init__(self, plan: PortPlan, session: RaySession, *, num_cpus: int | None,
+                 object_store_memory: int | None = None, include_dashboard: bool = False,
+                 workdir: str | None = None, node_ip_address: str | None = None,
+                 system_config: Mapping | None = None, start_timeout: float = 90.0):
+        self.plan = plan
+        self.session = session
+        self.num_cpus = num_cpus
+        self.object_store_memory = object_store_memory
+        self.include_dashboard = include_dashboard
+        self.workdir = workdir
+        self.node_ip_address = node_ip_address
+        self.system_config = system_config
+        self.start_timeout = start_timeout
+        self.address: str | None = None   # ip:port of the GCS
+        self.driver = DriverConnection(session)
+        self._agent: AgentProcess | None = None
+
+    @property
+    def ip(self) -> str | None:
+        return self.address.rsplit(":", 1)[0] if self.address else None
+
+    def start(self) -> None:
+        """Start ray's head (blocking until it serves, or raise ExecutorStartError)."""
+        self.session.create_local_dir()
+        ray_argv = ray_start_argv(
+            self.plan, python=sys.executable, head=True, session=self.session,
+            num_cpus=self.num_cpus, object_store_memory=self.object_store_memory,
+            include_dashboard=self.include_dashboard, node_name=self.session.node_name(),
+            node_ip_address=self.node_ip_address, system_config=self.system_config,
+            accepted_flags=accepted_ray_start_flags())
+        env = ray_start_env(self.plan, self.session, workdir=self.workdir)
+        logger.info("starting the ray head (ports %s, temp dir %s)",
+                    self.plan.describe(), self.session.temp_dir)
+        self._agent = AgentProcess(
+            "head", agent_run_argv(sys.executable, self.session, ray_argv, env,
+                                   token_from_stdin=False))
+        address_file = os.path.join(self.session.temp_dir, "ray_current_cluster")
+        deadline = time.monotonic() + self.start_timeout
+        while not os.path.exists(address_file):
+            if not self._agent.running:
+                raise ExecutorStartError(f"ray's head did not start:\n{self._agent.tail()}")
+            if time.monotonic() > deadline:
+                raise ExecutorStartError(f"ray's head did not start within "
+                                         f"{self.start_timeout:.0f} s:\n{self._agent.tail()}")
+            time.sleep(0.1)
+        with open(address_file, encoding="utf-8") as address:
+            self.address = address.read().strip()
+        logger.info("ray head serving at %s", self.address)
+
+    def stop(self) -> None:
+        """Disconnect the driver, stop the head's processes, remove its temp dir."""
+        self.driver.disconnect()
+        if self._agent is not None:
+            clean = self._agent.stop()
+            if not clean:
+                logger.debug("head agent exited with %s:\n%s", self._agent.returncode,
+                             self._agent.tail())
+            self._agent = None
+        # Also covers an agent that was killed before its own cleanup.
+        _ray_node_agent.sweep(self.session.tag)
+        if is_session_dir(self.session.temp_dir):
+            shutil.rmtree(self.session.temp_dir, ignore_errors=True)

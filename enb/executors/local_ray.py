@@ -1,0 +1,126 @@
+"""``--executor local-ray``: a private ray instance on this machine.
+
+ray runs as ``ray start --head --block`` under enb's node agent rather than through
+``ray.init(address="local")``: ``ray.init`` cannot pin the GCS, node manager, object manager,
+agent and worker ports, and ``ray start`` can. The head gets a session-unique temp dir and token,
+never attaches to a ray that is already running, and is stopped process by process at shutdown
+(``ray stop`` would stop every ray of the machine).
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+from typing import Callable, Mapping
+
+from ._ray_common import PortPlan, RaySession
+from .base import Executor, ExecutorStartError, Node, Pool
+
+logger = logging.getLogger("enb.executors.ray")
+
+
+def import_ray():
+    """Import ray, or say which extra installs it."""
+    try:
+        import ray  # noqa: PLC0415
+    except ImportError as error:
+        raise ExecutorStartError(
+            f"this executor needs ray: pip install 'enb[ray]' ({error})") from None
+    return ray
+
+
+def head_node_from_ray(name: str = "head") -> Node:
+    """Return the head :class:`Node` as this process's ray cluster reports it."""
+    import ray  # noqa: PLC0415
+    context = ray.get_runtime_context()
+    node_id = context.get_node_id()
+    for info in ray.nodes():
+        if info.get("NodeID") == node_id:
+            return Node(name=name, address=info["NodeManagerAddress"],
+                        cpus=int(info["Resources"].get("CPU", 0)), is_head=True)
+    raise ExecutorStartError("ray's head node is missing from ray.nodes()")
+
+
+def enb_runtime_env() -> dict:
+    """Return the runtime_env that ships this enb package to every worker (py_modules)."""
+    import enb  # noqa: PLC0415
+    return {"py_modules": [os.path.dirname(os.path.abspath(enb.__file__))]}
+
+
+class LocalRayExecutor(Executor):
+    """Run pools on a ray instance private to this executor, on this machine only.
+
+    ``cpu_limit``: worker slots (default: all CPUs). Every port ray opens lies in
+    ``[ray_port, ray_port + ray_port_count)``. ``project_root``: the workers' working directory
+    (default: the current one at :meth:`start`). ``object_store_memory`` (bytes): ray's default
+    (30% of RAM) when None. ``max_retries``: how often ray reruns a task whose worker died.
+    """
+
+    name = "local-ray"
+    is_remote = False
+    supports_retry = True
+    is_expensive_to_start = True
+
+    def __init__(self, cpu_limit: int | None = None, ray_port: int = 11000,
+                 ray_port_count: int = 500, include_dashboard: bool = False, *,
+                 project_root: str | None = None, object_store_memory: int | None = None,
+                 max_retries: int = 3, start_timeout: float = 90.0,
+                 system_config: Mapping | None = None):
+        super().__init__(cpu_limit)
+        self.port_plan = PortPlan(ray_port, ray_port_count)
+        self.include_dashboard = include_dashboard
+        self.project_root = project_root
+        self.object_store_memory = object_store_memory
+        self.max_retries = max_retries
+        self.start_timeout = start_timeout
+        self.system_config = system_config
+        self.session: RaySession | None = None
+        self._head = None
+        self._nodes: tuple[Node, ...] = ()
+
+    def start(self) -> None:
+        if self.started:
+            return
+        import_ray()
+        from ._ray_head import RayHead  # noqa: PLC0415
+        self.session = RaySession.new()
+        self._head = RayHead(
+            self.port_plan, self.session, num_cpus=self.cpu_limit or os.cpu_count() or 1,
+            object_store_memory=self.object_store_memory,
+            include_dashboard=self.include_dashboard,
+            workdir=os.path.abspath(self.project_root or os.getcwd()),
+            system_config=self.system_config, start_timeout=self.start_timeout)
+        atexit.register(self.shutdown)
+        try:
+            self._head.start()
+            self._head.driver.connect(self._head.address, runtime_env=enb_runtime_env())
+            self._nodes = (head_node_from_ray(),)
+        except BaseException:
+            self.shutdown()
+            raise
+        super().start()
+
+    def shutdown(self) -> None:
+        atexit.unregister(self.shutdown)
+        if self._head is not None:
+            self._head.stop()
+            self._head = None
+        self._nodes = ()
+        super().shutdown()
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return self._nodes
+
+    def open_pool(self, initializer: Callable[..., None], initargs: tuple = ()) -> Pool:
+        if not self.started:
+            raise RuntimeError(f"{type(self).__name__}.start() was not called")
+        from ._ray_pool import RayPool  # noqa: PLC0415
+        node_names = {node.address: node.name for node in self._nodes}
+        return RayPool(initializer, initargs, max_retries=self.max_retries,
+                       node_names=lambda: node_names)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(cpu_limit={self.cpu_limit}, "
+                f"ports={self.port_plan.describe()})")
+
