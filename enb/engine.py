@@ -169,11 +169,17 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
                 tasks.append((key, index, known, missing))
         report.loaded = len(keys) - len(tasks)
         if tasks:
-            failures = _run(table, tasks, stored, chunk_size, report)
+            try:
+                failures = _run(table, tasks, stored, chunk_size, report)
+            except BaseException:
+                # Ctrl-C or an error: what finished is in the journal; fold it in now.
+                if _store_for(table) is not None:
+                    _store_for(table).fold(order=keys)
+                raise
     store = _store_for(table)
     if store is not None:
         if fill:
-            _record_failures(table, failures, {t for t in keys})
+            _record_failures(table, failures, set(keys))
         stored = store.fold(order=keys)
     report.wall_seconds = time.perf_counter() - started
     table.last_report = report

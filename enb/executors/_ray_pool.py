@@ -81,6 +81,7 @@ def run_task(pool_id: str, state_holder: list, payload: bytes) -> Any:
 # ---------------------------------------------------------------------------------------------
 # Driver side
 
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 
 
@@ -101,8 +102,10 @@ def translate_error(error: BaseException, node_names: Mapping[str, str] | None =
         if isinstance(cause, ray_errors.RayError):  # e.g. the pool state was lost
             return translate_error(cause, node_names)
         if isinstance(cause, BaseException):
-            if cause.__cause__ is None and getattr(error, "traceback_str", None):
-                cause.__cause__ = RemoteTraceback(error.traceback_str)
+            if cause.__cause__ is None:
+                # ray's "dual" exception instances drop traceback_str; str() still has it.
+                text = getattr(error, "traceback_str", None) or str(error)
+                cause.__cause__ = RemoteTraceback(_ANSI_ESCAPE.sub("", text))
             return cause
         return error
     if isinstance(error, ray_errors.RayError):
