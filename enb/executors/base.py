@@ -84,6 +84,25 @@ class Executor(abc.ABC):
     #: Starting the backend costs seconds: keep one instance alive across ``get_df`` calls.
     is_expensive_to_start: ClassVar[bool] = False
 
+    @classmethod
+    def settings_from_options(cls, options) -> dict:
+        """Return the constructor arguments this backend takes, read from enb's options.
+
+        Equal settings mean a running instance can be reused by later ``get_df`` calls.
+        """
+        import inspect
+        available = {
+            "cpu_limit": options.cpu_limit,
+            "ray_port": options.ray_port,
+            "ray_port_count": options.ray_port_count,
+            "include_dashboard": options.ray_dashboard,
+            "cluster_config": options.ssh_cluster_csv_path,
+            "project_root": options.resolved_project_root(),
+            "remote_mount": not options.no_remote_mount_needed,
+        }
+        accepted = inspect.signature(cls.__init__).parameters
+        return {name: value for name, value in available.items() if name in accepted}
+
     def __init__(self, cpu_limit: int | None = None):
         self.cpu_limit = cpu_limit if cpu_limit and cpu_limit > 0 else None
         self._started = False
