@@ -57,18 +57,6 @@ def _read_from_distribution(folder: Path) -> bytes:
     raise FileNotFoundError(f"pip downloaded no enb {ENB1_VERSION} wheel or sdist into {folder}")
 
 
-def core_problem() -> str | None:
-    """Return why the core engine cannot run an enb 1.x script yet, or None if it can."""
-    probe = "import enb.atable, enb.experiment, enb.misc, enb.parallel_ray, enb.config"
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
-    if result.returncode == 0:
-        return None
-    return (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-
-
-@pytest.mark.skipif(core_problem() is not None,
-                    reason="the core engine (enb.atable, enb.experiment) has not landed")
 def test_enb1_montecarlo_script_runs_unchanged(tmp_path):
     script = tmp_path / "mp" / SCRIPT_NAME
     script.parent.mkdir()

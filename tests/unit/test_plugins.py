@@ -1,7 +1,6 @@
 """Plugin templates: their files, the installer, and the montecarlo-pi script run end to end."""
 from __future__ import annotations
 
-import functools
 import math
 import os
 import re
@@ -24,7 +23,7 @@ def template_dir(name: str):
     return resources.files("enb.plugins").joinpath("templates", name)
 
 
-# --- the catalog and its files ---------------------------------------------------------------
+# --- the catalog and its files ----------------------------------------------------------------
 
 def test_every_template_has_files_and_every_folder_a_catalog_entry():
     folders = {entry.name for entry in resources.files("enb.plugins").joinpath("templates").iterdir()
@@ -100,24 +99,7 @@ def test_enb1_install_function_does_nothing_when_the_folder_exists(tmp_path, mon
         enb.plugins.install("nope", "plugins/cluster-config")
 
 
-# --- montecarlo-pi end to end (needs the core engine) -----------------------------------------
-
-@functools.lru_cache(maxsize=None)
-def core_problem() -> str | None:
-    """Return why the core engine cannot run the montecarlo script yet, or None if it can."""
-    probe = ("import enb.atable, enb.experiment, enb.misc, enb.parallel_ray, enb.config\n"
-             "enb.experiment.Experiment; enb.experiment.ExperimentTask; enb.misc.get_node_ip\n")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
-    if result.returncode == 0:
-        return None
-    return (result.stderr.strip().splitlines() or ["(no output)"])[-1]
-
-
-needs_core = pytest.mark.skipif(
-    core_problem() is not None,
-    reason=f"the core engine (enb.atable, enb.experiment) has not landed: {core_problem()}")
-
+# --- montecarlo-pi end to end -----------------------------------------------------------------
 
 def run_script(folder: Path, samples: int) -> subprocess.CompletedProcess:
     """Run the installed montecarlo script in `folder`, isolated from the user's enb.ini."""
@@ -129,7 +111,6 @@ def run_script(folder: Path, samples: int) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-@needs_core
 def test_montecarlo_pi_runs_end_to_end_and_reuses_its_results(tmp_path):
     import pandas as pd
 
@@ -167,7 +148,7 @@ def test_montecarlo_pi_runs_end_to_end_and_reuses_its_results(tmp_path):
     assert after["row_created"].tolist() == before["row_created"].tolist()
 
 
-# --- packaging ----------------------------------------------------------------------------------
+# --- packaging --------------------------------------------------------------------------------
 
 def test_the_built_wheel_ships_every_template_file(tmp_path):
     import shutil
