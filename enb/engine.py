@@ -151,16 +151,18 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
     report = RunReport(table=type(table).__name__)
     failures: list = []
     if fill:
-        retry_only = set()
-        if options.retry_failed and table.csv_support_path:
-            retry_only = _failed_keys(table)
+        # --retry_failed: recompute the rows recorded as failed, and nothing else.
+        retry_only = _failed_keys(table) if options.retry_failed and table.csv_support_path \
+            else None
         tasks = []
         for key, index in zip(keys, indices):
+            if retry_only is not None and key not in retry_only:
+                continue
             known = stored.get(key)
             if known is None:
                 tasks.append((key, index, {}, tuple(wanted)))
                 continue
-            if overwrite or key in retry_only:
+            if overwrite or retry_only is not None:
                 missing = tuple(wanted)
                 known = {c: v for c, v in known.items() if c in TIMESTAMP_COLUMNS}
             else:
@@ -184,8 +186,9 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
     report.wall_seconds = time.perf_counter() - started
     table.last_report = report
     if report.computed or report.failed:
-        logger.info(report.summary())
-    df = _dataframe(table, keys, stored, columns, fill)
+        from .log import REPORT
+        logger.log(REPORT, report.summary())
+    df = _dataframe(table, keys, stored, columns, fill and not options.retry_failed)
     if failures:
         errors = [ColumnFailedError(atable=None, index=f.index, column=f.column,
                                     msg=f"[node {f.node}, pid {f.pid}]\n{f.traceback}",

@@ -30,7 +30,7 @@ user can read, ``~/.ssh`` included. Two settings reduce that:
   head (Debian's default; Ubuntu 24.04 restricts them with AppArmor) and is off by default.
 - ``read_only=True`` adds sftp-server's ``-R``: nothing on the head can be changed.
 
-Nodes must be Linux with sshfs, fusermount (fuse or fuse3) and util-linux's ``mountpoint``;
+Nodes must be Linux with sshfs, fusermount (fuse or fuse3) and util-linux's ``findmnt``;
 the head needs dpipe (package vde2) and sftp-server.
 """
 from __future__ import annotations
@@ -64,32 +64,38 @@ SFTP_SERVER_PATHS = (
 # positional arguments. One line, no '!' and no single quotes, so that the login shell that
 # parses ssh's command line may even be csh or fish.
 
-# $1: mount point (absolute, or relative to $HOME). Prints key=value lines.
+# Whether something is mounted at $1. findmnt reads the mount table, so it also sees a dead
+# FUSE mount ("Transport endpoint is not connected"), which mountpoint cannot stat.
+_IS_MOUNTED = 'm() { findmnt -M "$1" >/dev/null 2>&1; }; '
+
+# $1: mount point (absolute, or relative to $HOME). Prints key=value lines. The folder above the
+# mount point is resolved (symbolic links, '..'), as the kernel records mount points that way.
 _PROBE_SCRIPT = (
-    'p=$1; case $p in /*) ;; *) p=$HOME/$p;; esac; echo "path=$p"; '
-    'for t in sshfs mountpoint; do command -v $t >/dev/null 2>&1 || echo "missing=$t"; done; '
+    _IS_MOUNTED + 'p=$1; case $p in /*) ;; *) p=$HOME/$p;; esac; '
+    'b=$(basename "$p"); d=$(dirname "$p"); mkdir -p "$d" 2>/dev/null; '
+    'd=$(cd "$d" 2>/dev/null && pwd -P) || d=$(dirname "$p"); p=${d%/}/$b; echo "path=$p"; '
+    'for t in sshfs findmnt; do command -v $t >/dev/null 2>&1 || echo "missing=$t"; done; '
     'command -v fusermount3 >/dev/null 2>&1 || command -v fusermount >/dev/null 2>&1 '
     '|| echo missing=fusermount; '
     'h=$(sshfs -h 2>&1); case $h in *passive*) echo option=passive;; esac; '
     'case $h in *no_contain_symlinks*) echo option=no_contain_symlinks;; esac; '
-    'mkdir -p "$p" 2>/dev/null; '
-    'if mountpoint -q "$p"; then '
+    'if m "$p"; then '
     'if ls -A "$p" >/dev/null 2>&1; then echo state=mounted; else echo state=stale; fi; '
-    'elif [ -d "$p" ]; then '
-    'if [ -z "$(ls -A "$p")" ]; then echo state=empty; else echo state=nonempty; fi; '
-    'else echo state=notdir; fi'
+    'else mkdir -p "$p" 2>/dev/null; '
+    'if [ -d "$p" ]; then if [ -z "$(ls -A "$p")" ]; then echo state=empty; else echo state=nonempty; fi; '
+    'else echo state=notdir; fi; fi'
 )
 
 # $1: absolute mount point, $2: attempts 0.1 s apart. Exit 0 once it is mounted, 1 if not yet.
 _WAIT_SCRIPT = (
-    'i=0; while :; do if mountpoint -q "$1"; then exit 0; fi; i=$((i+1)); '
+    _IS_MOUNTED + 'i=0; while :; do if m "$1"; then exit 0; fi; i=$((i+1)); '
     'if [ "$i" -ge "$2" ]; then exit 1; fi; sleep 0.1; done'
 )
 
 # $1: absolute mount point, $2: -u or -uz (lazy). Exit 0 if nothing is mounted there afterwards.
 _UNMOUNT_SCRIPT = (
-    'if mountpoint -q "$1"; then fusermount3 "$2" "$1" 2>/dev/null || fusermount "$2" "$1"; fi; '
-    'if mountpoint -q "$1"; then exit 1; fi'
+    _IS_MOUNTED + 'if m "$1"; then fusermount3 "$2" "$1" 2>/dev/null || fusermount "$2" "$1"; fi; '
+    'if m "$1"; then exit 1; fi'
 )
 
 # Runs on the head inside `unshare --user --map-root-user --mount`: builds the jail on a tmpfs

@@ -69,6 +69,7 @@ def ssh_argv(node: ClusterNode, remote_argv: Sequence[str], *,
              server_alive_interval: int | None = None,
              extra_options: Iterable[str] = (),
              tty: bool = False,
+             ssh_config: str | os.PathLike | None = None,
              ssh: str = "ssh") -> list[str]:
     """Return the argv that runs ``remote_argv`` on ``node`` over ssh.
 
@@ -84,7 +85,8 @@ def ssh_argv(node: ClusterNode, remote_argv: Sequence[str], *,
     - ``host_key_checking`` sets ``StrictHostKeyChecking`` (None leaves it to ssh_config);
       ``accept-new`` trusts a node seen for the first time but refuses a changed key.
     - ``known_hosts`` sets ``UserKnownHostsFile``; ``server_alive_interval`` makes ssh notice
-      a dead peer after about three intervals.
+      a dead peer after about three intervals; ``ssh_config`` replaces ``~/.ssh/config``
+      (``-F``; ``/dev/null`` for none).
     - ``extra_options`` are further ``Key=value`` options. ssh keeps the first value it is
       given for an option, so these cannot override the ones above: use the keywords.
     - ``ControlMaster=no``: a connection-sharing master that ssh_config may ask for would
@@ -98,6 +100,8 @@ def ssh_argv(node: ClusterNode, remote_argv: Sequence[str], *,
             raise TypeError(f"remote argument {argument!r} is not a string")
 
     argv = [ssh]
+    if ssh_config is not None:
+        argv += ["-F", os.fspath(ssh_config)]
     if batch:
         argv += ["-o", "BatchMode=yes"]
     if connect_timeout is not None:
@@ -149,6 +153,7 @@ class SshOptions:
     known_hosts: str | None = None
     server_alive_interval: int | None = None
     extra_options: tuple[str, ...] = ()
+    ssh_config: str | None = None
     ssh: str = "ssh"
 
     def argv(self, node: ClusterNode, remote_argv: Sequence[str], **overrides) -> list[str]:

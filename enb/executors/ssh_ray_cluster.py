@@ -1,0 +1,331 @@
+"""``--executor ssh-ray-cluster``: a ray cluster of this machine (the head) and ssh nodes.
+
+Bring-up: the head starts ray with a session-unique temp dir, a fresh auth token and every port
+in ``[ray_port, ray_port + ray_port_count)``; then every node, in parallel, gets the head's
+project folder mounted at ``~/.enb-remote`` (:class:`enb.transport.ReverseMount`) and, over
+ssh, a ``ray start --block`` that joins the head, run by enb's node agent
+(:mod:`enb.executors._ray_node_agent`). The token travels on the agent's stdin and is written
+owner-only on the node. Workers on nodes run tasks from the mount, the head's from the project
+root, so relative paths mean the same everywhere and writes land in the head's project.
+
+A node that cannot be reached or whose ray does not join within ``join_timeout`` is reported in
+a warning naming it and why, and the run goes on without it (on the head alone if need be).
+
+Teardown stops only this session: closing an agent's stdin makes it stop its ray and kill what
+still carries the session tag; ``ray stop``, which would stop every ray of the node, is never
+run. The ssh session carrying an agent's stdin also ends if this process dies, so nodes clean
+up after a crashed head as well.
+"""
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+from ._ray_common import (PortPlan, RaySession, accepted_ray_start_flags, ray_start_argv,
+                          ray_start_env)
+from .base import Executor, ExecutorStartError, Node, Pool
+from .local_ray import enb_runtime_env, head_node_from_ray, import_ray
+
+logger = logging.getLogger("enb.executors.ray")
+
+
+def local_address_towards(address: str, port: int = 22) -> str | None:
+    """Return this machine's address on the route to ``address`` (what that node can reach).
+
+    A UDP connect sends nothing; it only makes the kernel pick the route and source address.
+    """
+    try:
+        family, _, _, _, sockaddr = socket.getaddrinfo(address, port, type=socket.SOCK_DGRAM)[0]
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(sockaddr)
+            return probe.getsockname()[0]
+    except OSError:
+        return None
+
+
+class RemoteNodeSession:
+    """One cluster node's part of a session: its mount, its ray (under the agent), its state."""
+
+    def __init__(self, index: int, node, executor: "SshRayClusterExecutor"):
+        self.index = index
+        self.node = node
+        self.executor = executor
+        self.name = node.name
+        self.ray_node_name = executor.session.node_name(index)
+        self.mount = None
+        self.agent = None
+        self.joined: Node | None = None
+        self.failure: str | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def connect(self, head_address: str) -> None:
+        """Mount the project, start ray on the node and wait until it joins; or set failure."""
+        ex = self.executor
+        started = time.monotonic()
+        try:
+            workdir = None
+            if ex.remote_mount:
+                from enb.transport import ReverseMount  # noqa: PLC0415
+                logger.info("%s: mounting %s at ~/.enb-remote", self.name, ex.project_root)
+                mount = ReverseMount(self.node, ex.project_root, runner=ex.runner,
+                                     ssh_options=ex.ssh_options, timeout=ex.mount_timeout)
+                with self._lock:
+                    if self._stopped:
+                        return
+                    self.mount = mount
+                mount.start()
+                workdir = mount.remote_path
+            ssh_argv = ex.node_agent_argv(self.index, self.node, head_address, workdir)
+            from ._ray_head import AgentProcess  # noqa: PLC0415
+            logger.info("%s: starting ray (joining %s)", self.name, head_address)
+            with self._lock:
+                if self._stopped:
+                    return
+                self.agent = AgentProcess(self.name, ssh_argv, stdin_line=ex.session.token)
+            self.joined = self._wait_until_joined(started + ex.join_timeout)
+            logger.info("%s: joined with %d CPUs in %.1f s", self.name, self.joined.cpus,
+                        time.monotonic() - started)
+        except Exception as error:  # noqa: BLE001 - a failing node is reported, not raised
+            self.failure = self._explain(error)
+
+    def _wait_until_joined(self, deadline: float) -> Node:
+        import ray  # noqa: PLC0415
+        while True:
+            for info in ray.nodes():
+                if info.get("NodeName") == self.ray_node_name and info.get("Alive"):
+                    return Node(name=self.name, address=info["NodeManagerAddress"],
+                                cpus=int(info["Resources"].get("CPU", 0)))
+            if not self.agent.running:
+                raise _NodeStartFailed(self._agent_failure())
+            if time.monotonic() > deadline or self._stopped:
+                raise _NodeStartFailed(
+                    f"its ray did not join within {self.executor.join_timeout:g} s "
+                    f"(are ports {self.executor.port_plan.describe()} open between the head "
+                    f"and the node?); last output:\n{self.agent.tail()}")
+            time.sleep(0.25)
+
+    def _agent_failure(self) -> str:
+        from enb.transport import CommandResult, classify_ssh_failure  # noqa: PLC0415
+        tail = self.agent.tail()
+        result = CommandResult(argv=(), returncode=self.agent.returncode, stderr=tail)
+        ssh_failure = classify_ssh_failure(result, self.node)
+        if ssh_failure is not None:
+            return str(ssh_failure)
+        return f"ray exited with status {self.agent.returncode}:\n{tail}"
+
+    def _explain(self, error: Exception) -> str:
+        if isinstance(error, _NodeStartFailed):
+            return str(error)
+        return f"{type(error).__name__}: {error}"
+
+    def disconnect(self) -> None:
+        """Stop this node's ray and mount; also after a failed or interrupted connect."""
+        with self._lock:
+            self._stopped = True
+            agent, mount = self.agent, self.mount
+            self.agent = self.mount = None
+        if agent is not None:
+            logger.info("%s: stopping ray", self.name)
+            if not agent.stop(timeout=self.executor.stop_timeout):
+                self._sweep()
+        if mount is not None:
+            logger.info("%s: unmounting the project", self.name)
+            try:
+                mount.stop()
+            except Exception as error:  # noqa: BLE001 - keep tearing down the others
+                logger.warning("%s: %s", self.name, error)
+
+    def _sweep(self) -> None:
+        """Run the agent's cleanup on the node, for an agent that could not finish its own."""
+        from enb.transport import run_on_node  # noqa: PLC0415
+        from ._ray_head import agent_sweep_argv  # noqa: PLC0415
+        ex = self.executor
+        result = run_on_node(self.node, agent_sweep_argv(ex.remote_python, ex.session),
+                             runner=ex.runner, ssh_options=ex.ssh_options, timeout=30)
+        if not result.ok:
+            logger.warning("%s: could not make sure this session's ray processes stopped "
+                           "(status %s): %s", self.name, result.returncode,
+                           (result.stdout + result.stderr).strip()[-500:])
+
+
+class _NodeStartFailed(Exception):
+    pass
+
+
+class SshRayClusterExecutor(Executor):
+    """Run pools on a ray cluster of this machine and the nodes of ``cluster_config``.
+
+    ``cluster_config``: an :class:`enb.transport.ClusterConfig`, the path of an
+    ``enb_cluster.csv``, or ClusterNode objects. ``cpu_limit``: worker slots on the head (each
+    node's come from its ``cpu_limit``). Ports: ``[ray_port, ray_port + ray_port_count)`` on
+    every machine. ``project_root``: the head's project folder (default: the current one),
+    mounted on nodes at ``~/.enb-remote`` unless ``remote_mount`` is false. ``remote_python``:
+    the interpreter with ray on the nodes (same ray and Python release as here).
+    ``head_address``: the address nodes reach the head at (default: this machine's address on
+    the route to the first node). ``ssh_options`` (:class:`enb.transport.SshOptions`) and
+    ``runner`` go to the transport.
+    """
+
+    name = "ssh-ray-cluster"
+    is_remote = True
+    supports_retry = True
+    is_expensive_to_start = True
+
+    def __init__(self, cluster_config, cpu_limit: int | None = None, ray_port: int = 11000,
+                 ray_port_count: int = 500, project_root: str | os.PathLike | None = None,
+                 remote_mount: bool = True, *, include_dashboard: bool = False,
+                 remote_python: str = "python3", head_address: str | None = None,
+                 object_store_memory: int | None = None, max_retries: int = 3,
+                 ssh_options=None, runner=None, join_timeout: float = 90.0,
+                 start_timeout: float = 90.0, mount_timeout: float = 30.0,
+                 stop_timeout: float = 50.0, system_config: Mapping | None = None):
+        super().__init__(cpu_limit)
+        self.cluster_nodes = tuple(_cluster_nodes(cluster_config))
+        self.port_plan = PortPlan(ray_port, ray_port_count)
+        self.project_root = os.path.abspath(os.fspath(project_root or os.getcwd()))
+        self.remote_mount = remote_mount
+        self.include_dashboard = include_dashboard
+        self.remote_python = remote_python
+        self.head_address = head_address
+        self.object_store_memory = object_store_memory
+        self.max_retries = max_retries
+        if ssh_options is None:
+            from enb.transport import SshOptions  # noqa: PLC0415
+            ssh_options = SshOptions()
+        self.ssh_options = ssh_options
+        self.runner = runner
+        self.join_timeout = join_timeout
+        self.start_timeout = start_timeout
+        self.mount_timeout = mount_timeout
+        self.stop_timeout = stop_timeout
+        self.system_config = system_config
+        self.session: RaySession | None = None
+        self.failed_nodes: dict[str, str] = {}   # node name -> why it did not join
+        self._head = None
+        self._remote: list[RemoteNodeSession] = []
+        self._nodes: tuple[Node, ...] = ()
+
+    def node_agent_argv(self, index: int, node, head_address: str,
+                        workdir: str | None) -> list[str]:
+        """Return the ssh argv that runs node ``index``'s ray, joining ``head_address``.
+
+        The session token is not in it: the agent reads it from stdin.
+        """
+        from ._ray_head import agent_run_argv  # noqa: PLC0415
+        ray_argv = ray_start_argv(
+            self.port_plan, python=self.remote_python, head=False, session=self.session,
+            head_address=head_address, num_cpus=node.cpu_limit,
+            object_store_memory=self.object_store_memory,
+            node_name=self.session.node_name(index), accepted_flags=accepted_ray_start_flags())
+        env = ray_start_env(self.port_plan, self.session, workdir=workdir)
+        remote_argv = agent_run_argv(self.remote_python, self.session, ray_argv, env,
+                                     token_from_stdin=True)
+        # Keepalives: a node or head that vanishes ends the session (and so the node's ray)
+        # instead of leaving it waiting forever.
+        return self.ssh_options.argv(node, remote_argv, server_alive_interval=15)
+
+    def start(self) -> None:
+        if self.started:
+            return
+        import_ray()
+        from ._ray_head import RayHead  # noqa: PLC0415
+        self.session = RaySession.new()
+        head_ip = self.head_address
+        if head_ip is None and self.cluster_nodes:
+            head_ip = local_address_towards(self.cluster_nodes[0].address,
+                                            self.cluster_nodes[0].ssh_port)
+        self._head = RayHead(
+            self.port_plan, self.session, num_cpus=self.cpu_limit or os.cpu_count() or 1,
+            object_store_memory=self.object_store_memory,
+            include_dashboard=self.include_dashboard, workdir=self.project_root,
+            node_ip_address=head_ip, system_config=self.system_config,
+            start_timeout=self.start_timeout)
+        atexit.register(self.shutdown)
+        try:
+            self._head.start()
+            self._head.driver.connect(self._head.address, runtime_env=enb_runtime_env())
+            head = head_node_from_ray()
+            self._connect_nodes(self._head.address)
+            self._nodes = (head,) + tuple(r.joined for r in self._remote if r.joined)
+        except BaseException:
+            self.shutdown()
+            raise
+        super().start()
+        logger.info("ray cluster ready: %s", ", ".join(
+            f"{node.name} ({node.cpus} CPUs)" for node in self._nodes))
+
+    def _connect_nodes(self, head_address: str) -> None:
+        self._remote = [RemoteNodeSession(i, node, self)
+                        for i, node in enumerate(self.cluster_nodes)]
+        if not self._remote:
+            return
+        logger.info("connecting %d node(s)", len(self._remote))
+        threads = [threading.Thread(target=remote.connect, args=(head_address,),
+                                    name=f"enb-connect-{remote.name}", daemon=True)
+                   for remote in self._remote]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for remote in self._remote:
+            if remote.failure is not None:
+                self.failed_nodes[remote.name] = remote.failure
+                logger.warning("node %s is not used: %s", remote.name, remote.failure)
+                remote.disconnect()
+        if not any(remote.joined for remote in self._remote):
+            logger.warning("no node of the cluster joined; running on the head only")
+
+    def shutdown(self) -> None:
+        atexit.unregister(self.shutdown)
+        if self._head is not None:
+            # Disconnecting the driver first ends its tasks everywhere, so nodes stop quickly.
+            self._head.driver.disconnect()
+        remotes, self._remote = self._remote, []
+        if remotes:
+            with concurrent.futures.ThreadPoolExecutor(len(remotes)) as pool:
+                for future in [pool.submit(remote.disconnect) for remote in remotes]:
+                    try:
+                        future.result()
+                    except Exception as error:  # noqa: BLE001 - keep tearing down the others
+                        logger.warning("teardown of a node failed: %s", error)
+        if self._head is not None:
+            self._head.stop()
+            self._head = None
+        self._nodes = ()
+        super().shutdown()
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return self._nodes
+
+    def open_pool(self, initializer: Callable[..., None], initargs: tuple = ()) -> Pool:
+        if not self.started:
+            raise RuntimeError(f"{type(self).__name__}.start() was not called")
+        from ._ray_pool import RayPool  # noqa: PLC0415
+        node_names = {node.address: node.name for node in self._nodes}
+        return RayPool(initializer, initargs, max_retries=self.max_retries,
+                       node_names=lambda: node_names)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({len(self.cluster_nodes)} nodes, "
+                f"ports={self.port_plan.describe()})")
+
+
+def _cluster_nodes(cluster_config) -> Iterable:
+    from enb.transport import ClusterConfig, load_cluster_config  # noqa: PLC0415
+    if isinstance(cluster_config, (str, os.PathLike, Path)):
+        cluster_config = load_cluster_config(cluster_config)
+    if isinstance(cluster_config, ClusterConfig):
+        return cluster_config.nodes
+    if cluster_config is None:
+        raise ExecutorStartError("ssh-ray-cluster needs a cluster configuration "
+                                 "(--ssh_cluster_csv_path enb_cluster.csv)")
+    return tuple(cluster_config)
