@@ -3,27 +3,22 @@
 Each simulated node is a network namespace joined by a veth pair to a bridge in
 the root namespace, which carries the head's address. Inside it runs a process
 tree with its own mount, pid and uts namespaces: a private /tmp and /dev/shm,
-a hosts file naming every node, a hostname and an sshd of its own. Each node has
-its own Linux user and home, so `~/.enb-remote` differs per node, as it does on
-real machines. shared/DESIGN.md section 5 explains every piece.
+a hosts file naming every node, a hostname and an sshd of its own (see
+netns_init.py). Each node has its own Linux user and home, so `~/.enb-remote`
+differs per node, as it does on real machines. shared/DESIGN.md section 5
+explains every piece.
 
 Needs root. Everything the harness makes is named with the prefix `enbt-` plus
-a session id and recorded in a state file under STATE_ROOT, so a later run (or
-`python netns.py cleanup`) removes what a crashed run left behind.
-
-This module uses the standard library only: Debian's python3 runs it as the
-init process of every node (`python3 netns.py node-init ...`).
+a session id and recorded before it is made (netns_sessions.py), so a later run
+removes what a crashed one left behind.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import ctypes
-import fcntl
 import ipaddress
-import json
 import os
 import pwd
 import secrets
@@ -31,31 +26,28 @@ import shlex
 import shutil
 import signal
 import socket
-import stat
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-PREFIX = "enbt-"
-STATE_ROOT = Path("/var/lib/enb-test-cluster")
+import netns_sessions as sessions
+from netns_init import read_mounts
+from netns_sessions import PREFIX, STATE_ROOT, HarnessError, remove_leftovers, run
+
+__all__ = ["NetnsCluster", "SimulatedNode", "NodeProcess", "Mount", "HarnessError",
+           "missing_prerequisites", "remove_leftovers", "SFTP_SERVER", "SYSTEM_PYTHON"]
+
 SSHD = "/usr/sbin/sshd"
 SYSTEM_PYTHON = "/usr/bin/python3"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
+NODE_INIT = Path(__file__).resolve().with_name("netns_init.py")
 SSH_PORT = 22
 REQUIRED_COMMANDS = (
     "ip", "unshare", "nsenter", "ssh", "ssh-keygen", "sshfs", "dpipe",
     "fusermount", "iptables", "useradd", "userdel",
 )
-STATE_KEYS = {"session", "workdir", "owner_pid", "owner_start", "namespaces", "links",
-              "users", "fuse_mode"}
 CLUSTER_CSV_HEADER = ("address", "ssh_user", "ssh_port", "local_ssh_file", "cpu_limit")
-
-
-class HarnessError(RuntimeError):
-    """The simulated cluster could not be set up or inspected."""
 
 
 @dataclass(frozen=True)
@@ -103,167 +95,13 @@ def missing_prerequisites() -> list[str]:
     return missing
 
 
-def run(argv: Sequence[str], *, timeout: float = 30, check: bool = True,
-        **kwargs) -> subprocess.CompletedProcess:
-    """Run argv with a timeout; on failure raise HarnessError quoting its output."""
-    result = subprocess.run(list(argv), capture_output=True, text=True,
-                            timeout=timeout, **kwargs)
-    if check and result.returncode != 0:
-        raise HarnessError(f"{shlex.join(argv)} exited {result.returncode}: "
-                           f"{(result.stderr or result.stdout).strip()}")
-    return result
-
-
-# --- processes -----------------------------------------------------------------
-
-def _start_time(pid: int) -> int | None:
-    """Return when pid started (to tell it from a later reuse), None unless it runs.
-
-    A zombie counts as gone: it has exited and only waits to be reaped.
-    """
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: fields follow the last ')'.
-    fields = text[text.rindex(")") + 2:].split()
-    return None if fields[0] in "ZX" else int(fields[19])
-
-
-def _is_running(pid: int, start_time: int | None) -> bool:
-    return start_time is not None and _start_time(pid) == start_time
-
-
 def _die_with_parent() -> None:
-    """Make the child get SIGKILL when the harness process dies, even by SIGKILL."""
+    """Make the child get SIGKILL when the harness process dies, even by SIGKILL.
+
+    Then a killed test run leaves no node running; the next run removes the rest.
+    """
     pr_set_pdeathsig = 1
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
-def _wait_until(condition, timeout: float, what: str, interval: float = 0.05):
-    """Poll condition() until it returns a true value; raise HarnessError after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise HarnessError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
-def _netns_pids(namespace: str) -> list[int]:
-    result = run(["ip", "netns", "pids", namespace], check=False)
-    return [int(pid) for pid in result.stdout.split()]
-
-
-def _kill_netns_processes(namespace: str) -> None:
-    """Kill every process in a harness namespace and wait until they are gone.
-
-    Only the harness (and tests through it) start processes there; killing the
-    node's pid 1 ends its pid namespace, and so everything a test ran on it.
-    """
-    for pid in _netns_pids(namespace):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    _wait_until(lambda: not _netns_pids(namespace), 10,
-                f"the processes of namespace {namespace} to end")
-
-
-# --- session state ---------------------------------------------------------------
-
-@contextlib.contextmanager
-def _global_lock():
-    """Serialize harness sessions while they pick subnets or remove leftovers."""
-    STATE_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
-    with open(STATE_ROOT / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield
-
-
-def _load_states() -> list[dict]:
-    states = []
-    for path in STATE_ROOT.glob("*/state.json"):
-        with contextlib.suppress(OSError, ValueError):
-            state = json.loads(path.read_text())
-            if STATE_KEYS <= state.keys():
-                states.append(state)
-    return states
-
-
-def _is_live(state: dict) -> bool:
-    return _is_running(state["owner_pid"], state["owner_start"])
-
-
-def _save_state(state: dict) -> None:
-    path = Path(state["workdir"]) / "state.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, path)
-
-
-def _fuse_mode() -> int:
-    return stat.S_IMODE(os.stat("/dev/fuse").st_mode)
-
-
-def _remove_resources(namespaces: Iterable[str], links: Iterable[str],
-                      users: Iterable[str]) -> None:
-    """Remove harness namespaces (and their processes), links and users, in that order."""
-    for namespace in namespaces:
-        if os.path.exists(f"/run/netns/{namespace}"):
-            _kill_netns_processes(namespace)
-            run(["ip", "netns", "del", namespace], check=False)
-    for link in links:
-        # Deleting a namespace deletes its veth pair; the bridge stays until here.
-        if os.path.exists(f"/sys/class/net/{link}"):
-            run(["ip", "link", "del", link], check=False)
-    for user in users:
-        if not user.startswith(PREFIX):  # a damaged state file must not delete others
-            continue
-        with contextlib.suppress(KeyError):
-            pwd.getpwnam(user)
-            run(["userdel", "--force", "--remove", user], check=False)
-        shutil.rmtree(Path("/home") / user, ignore_errors=True)
-
-
-def _remove_session(state: dict, restore_fuse: bool) -> None:
-    """Remove every resource a session state records, then the state itself."""
-    _remove_resources(state["namespaces"], state["links"], state["users"])
-    if restore_fuse:
-        os.chmod("/dev/fuse", state["fuse_mode"])
-    shutil.rmtree(state["workdir"], ignore_errors=True)
-
-
-def _session_of(name: str) -> str | None:
-    """Return the session id in a harness name (`enbt-<sid>` or `enbt-<sid>-<n>`)."""
-    if not name.startswith(PREFIX):
-        return None
-    return name[len(PREFIX):].split("-")[0]
-
-
-def remove_leftovers() -> list[str]:
-    """Remove what harness sessions whose process is gone left behind.
-
-    Returns the names of the sessions removed. Live sessions (another test run
-    on this machine) are left alone.
-    """
-    with _global_lock():
-        return _remove_leftovers_locked()
-
-
-def _remove_leftovers_locked() -> list[str]:
-    states = _load_states()
-    live = {state["session"] for state in states if _is_live(state)}
-    dead = [state for state in states if state["session"] not in live]
-    for state in dead:
-        _remove_session(state, restore_fuse=not live)
-    # Names whose state file is gone: namespaces and links carry the session id.
-    namespaces = [line.split()[0] for line in run(["ip", "netns", "list"]).stdout.splitlines()]
-    _remove_resources(
-        namespaces=[n for n in namespaces if _session_of(n) not in (None, *live)],
-        links=[n for n in os.listdir("/sys/class/net") if _session_of(n) not in (None, *live)],
-        users=())
-    return [state["session"] for state in dead]
 
 
 # --- the cluster -------------------------------------------------------------------
@@ -276,6 +114,8 @@ class NetnsCluster:
     """
 
     def __init__(self, node_count: int = 2, venv: Path | None = None):
+        if not 1 <= node_count <= 250:  # one /24 holds the head, the nodes and the gateway
+            raise ValueError(f"node_count must be 1 to 250, not {node_count}")
         self.node_count = node_count
         self.venv = Path(venv) if venv else None
         self.session = secrets.token_hex(3)
@@ -310,7 +150,7 @@ class NetnsCluster:
         if missing:
             raise HarnessError("cannot simulate a cluster: " + "; ".join(missing))
         try:
-            with _global_lock():
+            with sessions.locked():
                 self._begin_session()
             self._create_nodes()
         except BaseException:
@@ -323,29 +163,20 @@ class NetnsCluster:
             return
         for node in self.nodes:
             self._kill_init(node)
-        with _global_lock():
-            others_live = any(_is_live(s) for s in _load_states()
-                              if s["session"] != self.session)
+        with sessions.locked():
             # Another live session still needs /dev/fuse open; the last one restores it.
-            _remove_session(self._state, restore_fuse=not others_live)
+            others_live = sessions.live_states(excluding=self.session)
+            sessions.remove_session(self._state, restore_fuse=not others_live)
         self._state = None
 
     def _begin_session(self) -> None:
         """Record the session, pick a free subnet, make the bridge and open /dev/fuse."""
-        _remove_leftovers_locked()
-        live = [s for s in _load_states() if _is_live(s)]
+        sessions.remove_leftovers_locked()
         subnet = _free_subnet()
-        hosts = list(subnet.hosts())
-        self.head_address = str(hosts[0])
+        self.head_address = str(next(subnet.hosts()))
         self.workdir.mkdir(mode=0o755)
-        self._state = {
-            "session": self.session, "workdir": str(self.workdir),
-            "owner_pid": os.getpid(), "owner_start": _start_time(os.getpid()),
-            "subnet": str(subnet), "namespaces": [], "links": [self.bridge], "users": [],
-            # A live session already changed the mode: inherit what it found.
-            "fuse_mode": live[0]["fuse_mode"] if live else _fuse_mode(),
-        }
-        _save_state(self._state)
+        self._state = sessions.new_state(self.session, self.workdir, links=[self.bridge])
+        sessions.save_state(self._state)
         run(["ip", "link", "add", self.bridge, "type", "bridge"])
         run(["ip", "addr", "add", f"{self.head_address}/{subnet.prefixlen}", "dev", self.bridge])
         run(["ip", "link", "set", self.bridge, "up"])
@@ -364,7 +195,7 @@ class NetnsCluster:
         self._state["namespaces"] = [n.namespace for n in self.nodes]
         self._state["links"] += [n.namespace for n in self.nodes]
         self._state["users"] = [n.ssh_user for n in self.nodes]
-        _save_state(self._state)  # before creating them, so a crash leaks nothing
+        sessions.save_state(self._state)  # before creating them, so a crash leaks nothing
 
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"enb-test-{self.session}",
              "-f", str(self.key_path)])
@@ -448,7 +279,7 @@ class NetnsCluster:
         node_dir = self.workdir / node.name
         argv = ["ip", "netns", "exec", node.namespace,
                 "unshare", "--uts", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc",
-                "--", SYSTEM_PYTHON, str(Path(__file__).resolve()), "node-init",
+                "--", SYSTEM_PYTHON, str(NODE_INIT),
                 "--hostname", node.name, "--hosts", str(self.workdir / "hosts"),
                 "--resolv", str(self.workdir / "resolv.conf"),
                 "--sshd-config", str(node_dir / "sshd_config"),
@@ -469,16 +300,11 @@ class NetnsCluster:
             with contextlib.suppress(OSError):
                 return [int(pid) for pid in children.read_text().split()]
 
-        pid1 = _wait_until(child_of_unshare, 10, f"{node.name}'s pid 1")[0]
-        self._pid1[node.name] = (pid1, _start_time(pid1))
+        pid1 = sessions.wait_until(child_of_unshare, 10, f"{node.name}'s pid 1")[0]
+        self._pid1[node.name] = (pid1, sessions.start_time(pid1))
 
-        def listening():
-            self._check_init(node)
-            with contextlib.suppress(OSError):
-                socket.create_connection((node.address, node.ssh_port), timeout=0.5).close()
-                return True
-
-        _wait_until(listening, 15, f"sshd on {node.name}")
+        sessions.wait_until(lambda: self._check_init(node) or self._accepts(node), 15,
+                            f"sshd on {node.name}")
 
     def _check_init(self, node: SimulatedNode) -> None:
         if self._inits[node.name].poll() is not None:
@@ -490,7 +316,7 @@ class NetnsCluster:
         if init is None:
             return
         pid1 = self._pid1.get(node.name)
-        if pid1 and _is_running(*pid1):
+        if pid1 and sessions.is_running(*pid1):
             os.kill(pid1[0], signal.SIGKILL)  # ends the whole pid namespace
         else:
             init.kill()  # unshare --kill-child passes it on to pid 1
@@ -520,21 +346,19 @@ class NetnsCluster:
     def ssh(self, node: SimulatedNode, argv: Sequence[str], *, timeout: float = 30,
             input: str | None = None, check: bool = False) -> subprocess.CompletedProcess:
         """Run argv on node as its user over ssh; return the completed process (text)."""
-        return subprocess.run(self.ssh_argv(node) + ["--", shlex.join(argv)], input=input,
-                              capture_output=True, text=True, timeout=timeout, check=check)
+        return _run_text(self.ssh_argv(node) + ["--", shlex.join(argv)], timeout, input, check)
 
     def exec_in(self, node: SimulatedNode, argv: Sequence[str], *, timeout: float = 30,
                 input: str | None = None, check: bool = False) -> subprocess.CompletedProcess:
         """Run argv as root inside all of node's namespaces; return the completed process."""
         pid1 = self._live_pid1(node)
-        return subprocess.run(["nsenter", "--target", str(pid1), "--mount", "--uts", "--pid",
-                               "--net", "--", *argv], input=input, capture_output=True,
-                              text=True, timeout=timeout, check=check)
+        return _run_text(["nsenter", "--target", str(pid1), "--mount", "--uts", "--pid", "--net",
+                          "--", *argv], timeout, input, check)
 
     def is_alive(self, node: SimulatedNode) -> bool:
         """Tell whether node's pid 1 still runs."""
         pid1 = self._pid1.get(node.name)
-        return bool(pid1) and _is_running(*pid1)
+        return bool(pid1) and sessions.is_running(*pid1)
 
     def kill_node(self, node: SimulatedNode) -> None:
         """Kill node's pid 1: every process on it dies and its mounts go (the node died)."""
@@ -547,7 +371,7 @@ class NetnsCluster:
         for process in self.processes(node):
             if process.node_pid == node_pid:
                 os.kill(process.pid, signal.SIGTERM)
-        _wait_until(lambda: not self._accepts(node), 10, f"sshd on {node.name} to stop")
+        sessions.wait_until(lambda: not self._accepts(node), 10, f"sshd on {node.name} to stop")
 
     def start_sshd(self, node: SimulatedNode) -> None:
         """Start node's sshd again after stop_sshd()."""
@@ -555,7 +379,7 @@ class NetnsCluster:
         # Without -D sshd daemonizes; the node's init adopts and reaps it.
         self.exec_in(node, [SSHD, "-f", str(node_dir / "sshd_config"),
                             "-E", str(node_dir / "sshd.log")], check=True)
-        _wait_until(lambda: self._accepts(node), 10, f"sshd on {node.name}")
+        sessions.wait_until(lambda: self._accepts(node), 10, f"sshd on {node.name}")
 
     def _accepts(self, node: SimulatedNode) -> bool:
         with contextlib.suppress(OSError):
@@ -594,18 +418,21 @@ class NetnsCluster:
                 argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")[:-1]
                 found.append(NodeProcess(
                     pid=int(entry.name), node_pid=int(fields["NSpid"].split()[-1]),
-                    user=pwd.getpwuid(int(fields["Uid"].split()[0])).pw_name,
+                    user=_user_name(int(fields["Uid"].split()[0])),
                     argv=tuple(arg.decode(errors="replace") for arg in argv)))
         return found
 
     def mounts(self, node: SimulatedNode, fstype: str | None = "fuse") -> list[Mount]:
-        """List node's mounts whose type starts with fstype (all when None)."""
+        """List node's mounts of type fstype or its subtypes ("fuse": fuse.sshfs too).
+
+        fstype None lists all of them. Empty once the node died.
+        """
         if not self.is_alive(node):
             return []
         # A process's mounts file shows its own mount namespace: no need to enter it.
-        text = Path(f"/proc/{self._pid1[node.name][0]}/mounts").read_text()
-        mounts = [Mount(*line.split()[:3]) for line in text.splitlines()]
-        return [m for m in mounts if fstype is None or m.fstype.startswith(fstype)]
+        mounts = [Mount(*row) for row in read_mounts(f"/proc/{self._pid1[node.name][0]}/mounts")]
+        return [m for m in mounts
+                if fstype is None or m.fstype == fstype or m.fstype.startswith(fstype + ".")]
 
     def write_cluster_csv(self, path: Path, nodes: Iterable[SimulatedNode] | None = None,
                           extra_rows: Iterable[Sequence | str] = (), cpu_limit: int = 1) -> Path:
@@ -634,6 +461,20 @@ class NetnsCluster:
         return self._pid1[node.name][0]
 
 
+def _run_text(argv: list[str], timeout: float, input: str | None,
+              check: bool) -> subprocess.CompletedProcess:
+    # Without input, stdin is /dev/null: ssh must not read the terminal of whoever runs the tests.
+    return subprocess.run(argv, input=input, stdin=subprocess.DEVNULL if input is None else None,
+                          capture_output=True, text=True, timeout=timeout, check=check)
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # a node user being deleted
+        return str(uid)
+
+
 def _free_subnet() -> ipaddress.IPv4Network:
     """Return a /24 in 10.0.0.0/8 that no address, route or name server here uses."""
     used = []
@@ -654,40 +495,3 @@ def _free_subnet() -> ipaddress.IPv4Network:
     raise HarnessError("no free /24 left in 10.213.200.0-10.213.255.0")
 
 
-# --- inside a node ------------------------------------------------------------------
-
-def node_init(hostname: str, hosts: str, resolv: str, sshd_config: str, sshd_log: str) -> None:
-    """Be a node's pid 1: make it look like its own machine, run sshd, reap orphans."""
-    for argv in (["-t", "tmpfs", "-o", "mode=1777", "enbt-tmp", "/tmp"],
-                 ["-t", "tmpfs", "-o", "mode=1777", "enbt-shm", "/dev/shm"],
-                 ["--bind", hosts, "/etc/hosts"],
-                 ["--bind", resolv, "/etc/resolv.conf"]):
-        subprocess.run(["mount", *argv], check=True, timeout=10)
-    socket.sethostname(hostname)
-    subprocess.Popen([SSHD, "-D", "-f", sshd_config, "-E", sshd_log])
-    # Daemons (ray start) are orphaned to pid 1; without reaping they stay zombies.
-    while True:
-        try:
-            os.wait()
-        except ChildProcessError:
-            time.sleep(1)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run `node-init` (used by the harness) or `cleanup` (remove leftovers by hand)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    init = commands.add_parser("node-init", help="be a node's pid 1 (the harness runs this)")
-    for option in ("--hostname", "--hosts", "--resolv", "--sshd-config", "--sshd-log"):
-        init.add_argument(option, required=True)
-    commands.add_parser("cleanup", help="remove what crashed harness sessions left behind")
-    args = parser.parse_args(argv)
-    if args.command == "node-init":
-        node_init(args.hostname, args.hosts, args.resolv, args.sshd_config, args.sshd_log)
-    else:
-        removed = remove_leftovers()
-        print(f"removed {len(removed)} dead session(s): {' '.join(removed) or '-'}")
-
-
-if __name__ == "__main__":
-    main()

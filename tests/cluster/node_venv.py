@@ -18,12 +18,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from netns import SYSTEM_PYTHON, run
+from netns import SYSTEM_PYTHON
+from netns_sessions import run
 
 VENV = Path("/opt/enb-test-venv")
 MARKER = ".enb-test-requirements"  # the requirement set the venv was built with
 FALLBACK_RAY_VERSION = "2.60.0"
-NOT_PART_OF_A_BUILD = (".git", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache")
+PACKAGE = "enb"  # with the checkout's top-level files (pyproject.toml, README.md), all a build reads
 
 
 def ray_version() -> str:
@@ -47,7 +48,8 @@ def prepare_node_venv(repo: Path, venv: Path = VENV, timeout: float = 1200) -> P
 
     The project is installed non-editable from a copy: the checkout may sit
     where node users cannot read it, and an in-tree build would leave build/
-    and *.egg-info in it.
+    and *.egg-info in it. The copy holds only what a build reads, not whatever
+    else lies in the working tree.
     """
     venv.parent.mkdir(parents=True, exist_ok=True)
     with open(venv.with_name(venv.name + ".lock"), "w") as lock:
@@ -61,8 +63,12 @@ def prepare_node_venv(repo: Path, venv: Path = VENV, timeout: float = 1200) -> P
             _pip(venv, ["install", *requirements()], timeout)
             marker.write_text(wanted)
         with tempfile.TemporaryDirectory(prefix="enb-build-") as build:
-            source = Path(build) / "enb"
-            shutil.copytree(repo, source, ignore=shutil.ignore_patterns(*NOT_PART_OF_A_BUILD))
+            source = Path(build) / "source"
+            shutil.copytree(repo / PACKAGE, source / PACKAGE,
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            for path in repo.iterdir():
+                if path.is_file():
+                    shutil.copy2(path, source)
             _pip(venv, ["install", "--no-index", "--no-deps", "--no-build-isolation",
                         "--force-reinstall", str(source)], timeout)
     return venv

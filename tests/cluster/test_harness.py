@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from netns import SFTP_SERVER, NetnsCluster, remove_leftovers
+from netns import SFTP_SERVER, remove_leftovers
 
 HERE = Path(__file__).resolve().parent
 RAY_PORT = 46000  # every node has its own network namespace, so no clash with the head
