@@ -102,10 +102,20 @@ def sweep(tag, grace=3.0):
     return not pids
 
 
+def read_line(fd):
+    """Read one line from ``fd`` byte by byte (nothing after it is consumed)."""
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        line += byte
+    return line
+
+
 def run(args):
-    stdin = sys.stdin.buffer
     if args.token_from_stdin:
-        token = stdin.readline().decode().strip()
+        token = read_line(0).decode().strip()
         if not token:
             say("no token on stdin")
             return 2
@@ -124,10 +134,12 @@ def run(args):
     stop = threading.Event()
 
     def watch_stdin():
+        # The raw descriptor, not sys.stdin: a daemon thread blocked inside a buffered reader
+        # makes the interpreter abort at exit.
         try:
-            while stdin.read(4096):
+            while os.read(0, 4096):
                 pass
-        except (OSError, ValueError):
+        except OSError:
             pass
         stop.set()
 

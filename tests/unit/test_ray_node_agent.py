@@ -1,0 +1,154 @@
+"""The node agent that runs a ray node for a session and cleans up exactly that session.
+
+A stand-in for ``ray start --block`` (a Python process with a child) keeps these tests fast
+and free of ray; the agent runs as it does on nodes: ``python -I -c SOURCE``.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from enb.executors._ray_common import SESSION_ENV, RaySession
+from enb.executors._ray_head import agent_run_argv, agent_sweep_argv
+
+pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc (Linux)")
+
+# A stand-in for `ray start --block`: starts a child (like raylet), reports both pids, waits.
+FAKE_RAY = """
+import os, subprocess, sys, time, signal
+if len(sys.argv) > 1 and sys.argv[1] == "ignore-term":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if len(sys.argv) > 1 and sys.argv[1] == "exit-3":
+    sys.exit(3)
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"],
+                         start_new_session=True)
+print("fake-ray", os.getpid(), child.pid, os.getcwd(), os.environ.get("EXTRA"), flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.fixture
+def session():
+    session = RaySession.new()
+    yield session
+    shutil.rmtree(session.temp_dir, ignore_errors=True)
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat_file:
+            return stat_file.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def start_agent(session, *fake_args, token=True, env=None):
+    argv = agent_run_argv(sys.executable, session, [sys.executable, "-c", FAKE_RAY, *fake_args],
+                          env or {"EXTRA": "x y"}, token_from_stdin=token)
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    if token:
+        process.stdin.write(session.token + "\n")
+        process.stdin.flush()
+    return process
+
+
+def read_until(process, prefix: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line.startswith(prefix):
+            return line
+        if not line and process.poll() is not None:
+            break
+    raise AssertionError(f"no line starting with {prefix!r}")
+
+
+def test_token_arrives_on_stdin_and_is_stored_owner_only(session):
+    agent = start_agent(session)
+    try:
+        line = read_until(agent, "fake-ray").split()
+        assert stat.S_IMODE(os.stat(session.temp_dir).st_mode) == 0o700
+        assert stat.S_IMODE(os.stat(session.token_path).st_mode) == 0o600
+        with open(session.token_path) as token:
+            assert token.read() == session.token
+        # ray runs in the session dir (not the login folder) with the extra environment
+        assert line[3] == session.temp_dir and " ".join(line[4:]) == "x y"
+    finally:
+        agent.stdin.close()
+        agent.wait(30)
+
+
+def test_closing_stdin_stops_the_session_and_only_the_session(session):
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"],
+                                 env=dict(os.environ, **{SESSION_ENV: "enb-ray-someoneelse"}))
+    agent = start_agent(session)
+    try:
+        _, ray_pid, child_pid, *_ = read_until(agent, "fake-ray").split()
+        assert alive(int(ray_pid)) and alive(int(child_pid))
+        agent.stdin.close()  # what the head does at shutdown, and what its death does
+        assert agent.wait(30) == 0
+        assert not alive(int(ray_pid))
+        assert not alive(int(child_pid))  # not a child of the agent: found by its tag
+        assert not os.path.exists(session.temp_dir)
+        assert alive(bystander.pid)
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_a_ray_that_ignores_sigterm_is_killed_after_the_grace_period(session):
+    argv = agent_run_argv(sys.executable, session,
+                          [sys.executable, "-c", FAKE_RAY, "ignore-term"], {},
+                          token_from_stdin=False)
+    argv.insert(argv.index("--"), "--grace")
+    argv.insert(argv.index("--"), "1")
+    os.mkdir(session.temp_dir, 0o700)
+    agent = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    _, ray_pid, child_pid, *_ = read_until(agent, "fake-ray").split()
+    started = time.monotonic()
+    agent.stdin.close()
+    assert agent.wait(30) == 0
+    assert time.monotonic() - started < 15
+    assert not alive(int(ray_pid)) and not alive(int(child_pid))
+
+
+def test_a_ray_that_exits_by_itself_is_reported_and_cleaned_up(session):
+    agent = start_agent(session, "exit-3")
+    output = agent.stdout.read()  # stdin stays open: nobody asked the agent to stop
+    assert agent.wait(30) == 3
+    agent.stdin.close()
+    assert "enb-agent: exited 3" in output
+    assert not os.path.exists(session.temp_dir)
+
+
+def test_sweep_stops_tagged_processes_left_behind(session):
+    os.mkdir(session.temp_dir, 0o700)
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"],
+                              env=dict(os.environ, **{SESSION_ENV: session.tag}))
+    try:
+        result = subprocess.run(agent_sweep_argv(sys.executable, session), timeout=30,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        orphan.wait(5)
+        assert not os.path.exists(session.temp_dir)
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
+
+
+@pytest.mark.parametrize("tag", ["../etc", "enb-ray-../x", "ray", "enb-ray-a b"])
+def test_the_agent_refuses_tags_that_are_not_session_tags(tag):
+    session = RaySession(tag=tag, token=secrets.token_hex(8))
+    result = subprocess.run(agent_sweep_argv(sys.executable, session), timeout=30,
+                            capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "refusing" in result.stderr + result.stdout

@@ -1,0 +1,247 @@
+"""Port plan, ``ray start`` argv and environment of the ray backends: pure construction, no ray
+process is started (the installed ray's option list is used when ray is importable)."""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shlex
+import stat
+
+import pytest
+
+from enb.executors._ray_common import (PortPlan, RaySession, SESSION_ENV, WORKDIR_ENV,
+                                       accepted_ray_start_flags, is_session_dir,
+                                       ray_start_argv, ray_start_env)
+from enb.executors._ray_head import agent_run_argv, agent_source, agent_sweep_argv, printable
+from enb.transport import ClusterNode, SshOptions
+
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed")
+
+PLAN = PortPlan(11000, 500)
+SESSION = RaySession(tag="enb-ray-0123456789", token="s3cr3t-token")
+
+
+def flag_values(argv: list[str]) -> dict[str, str | None]:
+    """Map each ``--flag`` of argv to the value after it (None for a switch)."""
+    values: dict[str, str | None] = {}
+    for position, word in enumerate(argv):
+        if word.startswith("--"):
+            following = argv[position + 1] if position + 1 < len(argv) else None
+            values[word] = None if following is None or following.startswith("--") else following
+    return values
+
+
+PORT_FLAGS = ("--port", "--ray-client-server-port", "--node-manager-port",
+              "--object-manager-port", "--dashboard-agent-listen-port",
+              "--dashboard-agent-grpc-port", "--metrics-export-port", "--runtime-env-agent-port",
+              "--min-worker-port", "--max-worker-port", "--dashboard-port")
+
+
+# --- PortPlan ----------------------------------------------------------------------------------
+
+def test_every_service_port_is_distinct_and_inside_the_range():
+    ports = [PLAN.port(service) for service in PortPlan.OFFSETS]
+    assert len(set(ports)) == len(ports)
+    assert all(port in PLAN for port in ports)
+    assert max(ports) < PLAN.min_worker
+    assert (PLAN.min_worker, PLAN.max_worker) == (11016, 11499)
+    assert 11500 not in PLAN and 10999 not in PLAN
+
+
+def test_default_plan_is_enb_1x_default_range():
+    assert PortPlan().describe() == "11000-11499"
+
+
+@pytest.mark.parametrize("first, count, problem", [
+    (11000, 31, "too small"),
+    (80, 500, "1024-65535"),
+    (65300, 500, "1024-65535"),
+    ("11000", 500, "integers"),
+])
+def test_unusable_ranges_are_refused_with_the_reason(first, count, problem):
+    with pytest.raises(ValueError, match=problem):
+        PortPlan(first, count)
+
+
+def test_smallest_range_still_leaves_worker_ports():
+    plan = PortPlan(20000, 32)
+    assert plan.max_worker - plan.min_worker + 1 == PortPlan.MIN_WORKER_PORTS
+
+
+# --- ray start argv ----------------------------------------------------------------------------
+
+def head_argv(**kwargs) -> list[str]:
+    return ray_start_argv(PLAN, python="/venv/bin/python", head=True, session=SESSION, **kwargs)
+
+
+def node_argv(**kwargs) -> list[str]:
+    return ray_start_argv(PLAN, python="python3", head=False, session=SESSION,
+                          head_address="10.0.0.1:11000", **kwargs)
+
+
+def test_head_argv_pins_every_port_inside_the_plan():
+    argv = head_argv(num_cpus=2)
+    assert argv[:4] == ["/venv/bin/python", "-m", "ray.scripts.scripts", "start"]
+    values = flag_values(argv)
+    for flag in set(PORT_FLAGS) - {"--dashboard-port"}:
+        assert int(values[flag]) in PLAN, flag
+    assert values["--port"] == "11000"
+    assert values["--temp-dir"] == "/tmp/enb-ray-0123456789"
+    assert values["--num-cpus"] == "2"
+    assert "--head" in values and "--block" in values
+    assert "--address" not in values
+
+
+def test_dashboard_is_off_unless_asked_and_then_local_and_in_range():
+    values = flag_values(head_argv())
+    assert values["--include-dashboard"] == "false"
+    assert "--dashboard-port" not in values
+    values = flag_values(head_argv(include_dashboard=True))
+    assert values["--include-dashboard"] == "true"
+    assert int(values["--dashboard-port"]) in PLAN
+    assert values["--dashboard-host"] == "127.0.0.1"
+
+
+def test_node_argv_joins_the_head_with_the_same_port_offsets():
+    values = flag_values(node_argv(num_cpus=1, node_name="enb-ray-0123456789-node0"))
+    assert values["--address"] == "10.0.0.1:11000"
+    assert "--head" not in values and "--port" not in values and "--temp-dir" not in values
+    head = flag_values(head_argv())
+    for flag in ("--node-manager-port", "--object-manager-port", "--min-worker-port",
+                 "--max-worker-port", "--runtime-env-agent-port", "--metrics-export-port",
+                 "--dashboard-agent-listen-port", "--dashboard-agent-grpc-port"):
+        assert values[flag] == head[flag], flag
+    assert values["--num-cpus"] == "1"
+    assert values["--node-name"] == "enb-ray-0123456789-node0"
+    assert "--block" in values
+
+
+def test_no_cpu_limit_leaves_the_cpu_count_to_ray():
+    assert "--num-cpus" not in node_argv()
+
+
+def test_node_argv_needs_the_head_address():
+    with pytest.raises(ValueError, match="head"):
+        ray_start_argv(PLAN, python="python3", head=False, session=SESSION)
+
+
+def test_flags_of_removed_or_optional_servers_are_never_passed():
+    for argv in (head_argv(), node_argv()):
+        assert "--gcs-server-port" not in argv
+        assert "--dashboard-grpc-port" not in argv
+        assert "--redis-password" not in argv
+
+
+def test_flags_missing_from_ray_start_are_left_out_and_missing_ports_are_warned(caplog):
+    accepted = set(flag_values(head_argv())) - {"--runtime-env-agent-port", "--log-color"}
+    with caplog.at_level(logging.DEBUG, logger="enb.executors.ray"):
+        argv = head_argv(accepted_flags=accepted)
+    assert "--runtime-env-agent-port" not in argv and "--log-color" not in argv
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "--runtime-env-agent-port" in warnings[0]
+
+
+def test_missing_essential_flag_is_an_error():
+    accepted = set(flag_values(head_argv())) - {"--block"}
+    with pytest.raises(ValueError, match="--block"):
+        head_argv(accepted_flags=accepted)
+
+
+@needs_ray
+def test_installed_ray_start_accepts_every_flag_enb_passes():
+    accepted = accepted_ray_start_flags()
+    assert accepted is not None
+    for argv in (head_argv(include_dashboard=True, num_cpus=1, object_store_memory=10**8,
+                           node_name="n", node_ip_address="10.0.0.1",
+                           system_config={"health_check_period_ms": 1000}),
+                 node_argv(num_cpus=1, object_store_memory=10**8, node_name="n")):
+        assert {w for w in argv if w.startswith("--")} <= accepted
+
+
+# --- environment -------------------------------------------------------------------------------
+
+def test_environment_sets_token_auth_explicitly_and_pins_env_only_ports():
+    env = ray_start_env(PLAN, SESSION, workdir="/home/u/.enb-remote")
+    assert env["RAY_AUTH_MODE"] == "token"
+    assert env["RAY_AUTH_TOKEN_PATH"] == "/tmp/enb-ray-0123456789/auth_token"
+    assert "RAY_AUTH_TOKEN" not in env  # the token itself never goes on a command line
+    assert int(env["DASHBOARD_METRIC_PORT"]) in PLAN
+    assert int(env["AUTOSCALER_METRIC_PORT"]) in PLAN
+    assert env[SESSION_ENV] == SESSION.tag
+    assert env[WORKDIR_ENV] == "/home/u/.enb-remote"
+    assert env["RAY_USAGE_STATS_ENABLED"] == "0"
+    assert WORKDIR_ENV not in ray_start_env(PLAN, SESSION)
+
+
+# --- sessions ----------------------------------------------------------------------------------
+
+def test_new_sessions_have_distinct_tags_tokens_and_short_temp_dirs():
+    first, second = RaySession.new(), RaySession.new()
+    assert first.tag != second.tag and first.token != second.token
+    assert is_session_dir(first.temp_dir)
+    # ray puts unix sockets several levels under the temp dir: keep it short
+    assert len(first.temp_dir) < 30
+    assert first.token not in repr(first)
+
+
+@pytest.mark.parametrize("path", ["/tmp", "/tmp/ray", "/tmp/enb-ray-", "/home/enb-ray-abc",
+                                  "/tmp/enb-ray-abc/..", "/tmp/enb-ray-a/b", "/tmp/enb-ray-a b"])
+def test_only_session_dirs_are_taken_for_session_dirs(path):
+    assert not is_session_dir(path)
+
+
+def test_session_dir_and_token_file_are_owner_only():
+    session = RaySession.new()
+    try:
+        session.create_local_dir()
+        assert stat.S_IMODE(os.stat(session.temp_dir).st_mode) == 0o700
+        assert stat.S_IMODE(os.stat(session.token_path).st_mode) == 0o600
+        with open(session.token_path) as token:
+            assert token.read() == session.token
+    finally:
+        if os.path.exists(session.token_path):
+            os.unlink(session.token_path)
+        os.rmdir(session.temp_dir)
+
+
+# --- agent and node command lines --------------------------------------------------------------
+
+def test_agent_argv_runs_ray_isolated_with_the_env_and_never_the_token():
+    ray_argv = node_argv()
+    env = ray_start_env(PLAN, SESSION, workdir="/home/u/.enb-remote")
+    argv = agent_run_argv("python3", SESSION, ray_argv, env, token_from_stdin=True)
+    assert argv[:4] == ["python3", "-I", "-c", agent_source()]
+    assert argv[4:7] == ["run", "--tag", SESSION.tag]
+    assert "--token-from-stdin" in argv
+    assert argv[argv.index("--") + 1:] == ray_argv
+    assert f"RAY_AUTH_MODE=token" in argv
+    assert not any(SESSION.token in word for word in argv)
+    assert "<enb ray node agent>" in printable(argv) and "def sweep" not in printable(argv)
+    assert agent_sweep_argv("python3", SESSION)[-3:] == ["sweep", "--tag", SESSION.tag]
+
+
+def test_node_command_goes_through_the_transport_and_survives_the_remote_shell():
+    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    node = ClusterNode("10.0.0.7", ssh_user="alice", ssh_port=2222, ssh_key="/keys/id",
+                       cpu_limit=1)
+    executor = SshRayClusterExecutor([node], ray_port=30000, ray_port_count=100,
+                                     remote_python="/opt/venv/bin/python",
+                                     ssh_options=SshOptions(known_hosts="/k/known_hosts"))
+    executor.session = SESSION
+    argv = executor.node_agent_argv(0, node, "10.0.0.1:30000", "/home/alice/.enb-remote")
+    assert argv[0] == "ssh" and argv[-2] == "10.0.0.7"
+    assert ["-p", "2222"] == argv[argv.index("-p"):argv.index("-p") + 2]
+    assert "UserKnownHostsFile=/k/known_hosts" in argv
+    assert "ServerAliveInterval=15" in argv
+    assert "-n" not in argv  # the agent's stdin must stay connected: its EOF means "stop"
+    remote = shlex.split(argv[-1])  # what the node's shell makes of it
+    assert remote[:4] == ["/opt/venv/bin/python", "-I", "-c", agent_source()]
+    ray_argv = remote[remote.index("--") + 1:]
+    values = flag_values(ray_argv)
+    assert values["--address"] == "10.0.0.1:30000"
+    assert values["--num-cpus"] == "1"
+    assert values["--node-name"] == "enb-ray-0123456789-node0"
+    assert all(int(values[f]) in executor.port_plan for f in PORT_FLAGS if f in values)
+    assert f"{WORKDIR_ENV}=/home/alice/.enb-remote" in remote
+    assert SESSION.token not in argv[-1]
