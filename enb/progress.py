@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import sys
 import time
 
@@ -29,10 +30,16 @@ class Progress:
             except ImportError:
                 tqdm = None
             if tqdm is not None:
-                # delay: short calls never show a bar.
+                try:
+                    sized = os.get_terminal_size(stream.fileno()).columns > 0
+                except OSError:
+                    sized = False
+                # delay: short calls never show a bar. A terminal that reports no size (a
+                # bare pty) gets a fixed width.
                 self._bar = tqdm(total=total, desc=label, unit="row", delay=1.0,
                                  mininterval=self.period / 4, file=stream, leave=False,
-                                 dynamic_ncols=True)
+                                 dynamic_ncols=sized, ncols=None if sized else 100,
+                                 nrows=None if sized else 24)
         self.label = label
 
     def update(self, rows: int, failed: int = 0, node: str | None = None) -> None:
