@@ -43,8 +43,9 @@ import tempfile
 import time
 
 from .cluster_csv import ClusterNode
-from .ssh import (BackgroundProcess, CommandResult, NodeUnreachable, Runner, SshOptions,
-                  SubprocessRunner, ToolNotFoundError, TransportError, classify_ssh_failure)
+from .runner import (BackgroundProcess, CommandResult, Runner, SubprocessRunner,
+                     ToolNotFoundError, TransportError)
+from .ssh import NodeUnreachable, SshOptions, classify_ssh_failure
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 import sys
 import time
 
@@ -14,9 +13,9 @@ from enb.transport import mount as mount_module
 from enb.transport.cluster_csv import ClusterNode
 from enb.transport.mount import (MountError, ReverseMount, dpipe_argv, find_sftp_server,
                                  jailed_argv, sftp_server_argv, sshfs_argv)
-from enb.transport.ssh import (CommandResult, FakeRunner, NodeUnreachable, SshFailureKind,
-                               SshOptions, SubprocessRunner, ToolNotFoundError,
-                               classify_ssh_failure, run_on_node, ssh_argv)
+from enb.transport.runner import CommandResult, FakeRunner, SubprocessRunner, ToolNotFoundError
+from enb.transport.ssh import (NodeUnreachable, SshFailureKind, SshOptions, classify_ssh_failure,
+                               run_on_node, ssh_argv)
 
 NODE = ClusterNode("node1")
 FULL = ClusterNode("10.0.0.7", ssh_user="alice", ssh_port=2222, ssh_key="/keys/id_node")
@@ -107,6 +106,12 @@ def test_host_key_checking_is_configurable_and_checked():
     assert not any("StrictHostKeyChecking" in a for a in ssh_argv(NODE, ["true"], host_key_checking=None))
     with pytest.raises(ValueError):
         ssh_argv(NODE, ["true"], host_key_checking="maybe; rm -rf /")
+
+
+def test_ssh_config_file_replaces_the_users():
+    argv = ssh_argv(NODE, ["true"], ssh_config="/dev/null")
+    assert argv[:3] == ["ssh", "-F", "/dev/null"]
+    assert "-F" not in ssh_argv(NODE, ["true"])
 
 
 def test_known_hosts_and_keepalive():
@@ -291,6 +296,13 @@ def test_runner_timeout_is_a_timeout_failure():
 
 def test_classification_works_without_a_node():
     assert classify_ssh_failure(failed("Permission denied")).kind is SshFailureKind.AUTH_REFUSED
+    unknown = classify_ssh_failure(failed("mystery"))
+    assert unknown.problem == "ssh failed: mystery" and unknown.fix == "run ssh -v NODE to see why"
+
+
+def test_unknown_failure_suggests_the_verbose_command_for_the_node():
+    failure = classify_ssh_failure(failed("first\nmystery\n"), FULL)
+    assert failure.fix == "run ssh -v -p 2222 -i /keys/id_node -l alice 10.0.0.7 to see why"
 
 
 # --- reverse mount: pieces -------------------------------------------------------------------------
