@@ -18,6 +18,7 @@ import sys
 #: Modules that each add one command group; adding a group is one module and one line here.
 COMMAND_GROUPS = (
     "enb.plugins.cli",
+    "enb.report_cli",
 )
 
 

@@ -188,6 +188,9 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
     if report.computed or report.failed:
         from .log import REPORT
         logger.log(REPORT, report.summary())
+        if table.csv_support_path:
+            from .report import save_run
+            save_run(report, table.csv_support_path)
     df = _dataframe(table, keys, stored, columns, fill and not options.retry_failed)
     if failures:
         errors = [ColumnFailedError(atable=None, index=f.index, column=f.column,

@@ -1,0 +1,106 @@
+"""Run reports: what each get_df did, per node, kept beside the table and rendered as HTML.
+
+After a get_df that ran work, the engine writes ``<csv>.run.json`` (rows computed, loaded and
+failed; rows and time per node; nodes lost). ``enb report`` gathers those files into one HTML
+page with bar charts, viewable in any browser, with no script and no external resource.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import glob
+import html
+import json
+import os
+
+RUN_SUFFIX = ".run.json"
+
+
+def save_run(report, csv_path: str) -> str:
+    """Write a run report beside its table's CSV; return the path."""
+    from .persistence import _atomic_write
+    record = dataclasses.asdict(report)
+    record["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+    record["csv"] = os.path.abspath(csv_path)
+    path = os.path.abspath(csv_path) + RUN_SUFFIX
+    _atomic_write(path, json.dumps(record, indent=1).encode("utf-8"))
+    return path
+
+
+def load_runs(paths: list[str]) -> list[dict]:
+    """Read run reports from files, or from every ``*.run.json`` under the given folders."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            found.extend(sorted(glob.glob(os.path.join(path, "**", "*" + RUN_SUFFIX),
+                                          recursive=True)))
+        else:
+            found.append(path)
+    runs = []
+    for path in found:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                runs.append(json.load(handle))
+        except (OSError, ValueError) as ex:
+            raise ValueError(f"{path}: not a run report ({ex})") from None
+    return runs
+
+
+def _bars(title: str, values: dict, unit: str) -> str:
+    """Return an inline SVG horizontal bar chart of ``values`` (label -> number)."""
+    if not values:
+        return ""
+    width, bar, gap, label_width = 640, 22, 8, 180
+    peak = max(values.values()) or 1
+    height = len(values) * (bar + gap) + 30
+    parts = [f'<svg role="img" aria-label="{html.escape(title)}" width="{width}" '
+             f'height="{height}" xmlns="http://www.w3.org/2000/svg">',
+             f'<text x="0" y="16" font-weight="bold">{html.escape(title)}</text>']
+    for i, (label, value) in enumerate(values.items()):
+        y = 26 + i * (bar + gap)
+        length = (width - label_width - 90) * value / peak
+        parts.append(f'<text x="0" y="{y + 16}">{html.escape(str(label))}</text>')
+        parts.append(f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar}" '
+                     f'fill="#4c78a8"/>')
+        parts.append(f'<text x="{label_width + length + 6:.1f}" y="{y + 16}">'
+                     f'{value:.4g} {html.escape(unit)}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def render_html(runs: list[dict]) -> str:
+    """Return one HTML page showing every run: totals, then rows and time per node."""
+    sections = []
+    for run in runs:
+        nodes = run.get("nodes", {})
+        rows = {node: stats["rows"] for node, stats in sorted(nodes.items())}
+        seconds = {node: stats["seconds"] for node, stats in sorted(nodes.items())}
+        lost = run.get("lost_nodes") or []
+        sections.append(f"""
+<section>
+<h2>{html.escape(run.get("table", "?"))}</h2>
+<p>{html.escape(run.get("finished", ""))} &middot; executor {html.escape(run.get("executor", ""))}
+ &middot; {html.escape(run.get("csv", ""))}</p>
+<table>
+<tr><th>computed</th><th>loaded</th><th>failed</th><th>wall time</th></tr>
+<tr><td>{run.get("computed", 0)}</td><td>{run.get("loaded", 0)}</td><td>{run.get("failed", 0)}</td>
+<td>{run.get("wall_seconds", 0):.2f} s</td></tr>
+</table>
+{_bars("Rows computed per node", rows, "rows")}
+{_bars("Time in column functions per node", seconds, "s")}
+{"<p class='lost'>Nodes lost during the run: " + html.escape(", ".join(lost)) + "</p>"
+ if lost else ""}
+</section>""")
+    body = "\n".join(sections) or "<p>No run reports found.</p>"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>enb run report</title>
+<style>
+body {{ font-family: sans-serif; margin: 2em; }}
+table {{ border-collapse: collapse; margin: 1em 0; }}
+th, td {{ border: 1px solid #ccc; padding: 0.3em 0.8em; text-align: right; }}
+.lost {{ color: #b00; }}
+</style></head>
+<body><h1>enb run report</h1>
+{body}
+</body></html>
+"""
