@@ -155,6 +155,23 @@ def test_ray_cluster_forms_across_two_nodes(netns_cluster):
     wait_until(lambda: not ray_processes(), 15, "ray to stop on the nodes")
 
 
+def test_write_cluster_csv_lists_the_nodes_then_the_extra_rows(netns_cluster, tmp_project):
+    first, second = netns_cluster.nodes
+    path = netns_cluster.write_cluster_csv(tmp_project / "enb_cluster.csv", nodes=[second],
+                                           extra_rows=[("10.0.0.9", "", "", "", "")], cpu_limit=2)
+    assert path.read_text().splitlines() == [
+        "address,ssh_user,ssh_port,local_ssh_file,cpu_limit",
+        f"{second.address},{second.ssh_user},22,{second.key_path},2",
+        "10.0.0.9,,,,",
+    ]
+    netns_cluster.write_cluster_csv(path, extra_rows=["# a comment"])
+    assert path.read_text().splitlines()[1:] == [
+        f"{first.address},{first.ssh_user},22,{first.key_path},1",
+        f"{second.address},{second.ssh_user},22,{second.key_path},1",
+        "# a comment",
+    ]
+
+
 def test_block_port_drops_connections_until_unblocked(make_netns_cluster):
     cluster = make_netns_cluster(1)
     node = cluster.nodes[0]
