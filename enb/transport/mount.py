@@ -40,6 +40,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 
 from .cluster_csv import ClusterNode
@@ -122,6 +123,10 @@ class MountError(TransportError):
     """The project could not be mounted on (or unmounted from) a node; the message says why."""
 
 
+class _Cancelled(Exception):
+    """stop() was called while start() was still running."""
+
+
 def find_sftp_server(candidates: tuple[str, ...] = SFTP_SERVER_PATHS) -> str:
     """Return the path of this machine's sftp-server program, or raise :class:`MountError`."""
     for path in candidates:
@@ -186,10 +191,12 @@ def _parse_probe(stdout: str) -> dict[str, list[str]]:
 class ReverseMount:
     """Mount the head's ``project_dir`` on ``node`` (at ``~/.enb-remote`` by default).
 
-    Use as a context manager, or call :meth:`start` and :meth:`stop`. ``mount_point`` is
+    Use as a context manager, or call :meth:`start` and :meth:`stop`; :meth:`stop` may be
+    called from another thread while :meth:`start` runs, which then gives up, cleans up and
+    raises :class:`MountError` before :meth:`stop` returns. ``mount_point`` is
     absolute or relative to the remote user's home (``~/`` allowed). ``timeout`` bounds the
     wait for the mount to appear. ``confine`` and ``read_only``: see the module documentation.
-    Commands go through ``runner`` (a :class:`~enb.transport.ssh.FakeRunner` in tests).
+    Commands go through ``runner`` (a :class:`~enb.transport.runner.FakeRunner` in tests).
     """
 
     def __init__(self, node: ClusterNode, project_dir: str | os.PathLike, *,
@@ -221,6 +228,9 @@ class ReverseMount:
         self._remote_path: str | None = None
         self._process: BackgroundProcess | None = None
         self._jail_root: str | None = None
+        self._state = threading.Condition()
+        self._starting = False
+        self._cancelled = False
 
     # --- public -----------------------------------------------------------------------------
 
@@ -242,38 +252,58 @@ class ReverseMount:
         Raise :class:`NodeUnreachable` if ssh cannot reach the node, :class:`MountError` for
         anything else (missing tools, a mount point in use, a mount that does not appear).
         """
-        if self._process is not None:
-            raise MountError(f"{self.node}: the mount is already started")
-        if not os.path.isdir(self.project_dir):
-            raise MountError(f"project folder {self.project_dir!r} does not exist on this machine")
-        dpipe = self._tool(self.dpipe)
+        with self._state:
+            if self._process is not None or self._starting:
+                raise MountError(f"{self.node}: the mount is already started")
+            self._starting, self._cancelled = True, False
         try:
-            left = self._server_argv()
-            facts = self._prepare_mount_point()
-            remote_path = facts["path"][0]
-            options = facts.get("option", [])
-            sshfs = sshfs_argv(self.project_dir, remote_path,
-                               passive_option="passive" if "passive" in options else "slave",
-                               follow_outside_symlinks=(self.follow_outside_symlinks
-                                                        and "no_contain_symlinks" in options),
-                               read_only=self.read_only)
-            # Keepalives make a dead head or node end the session instead of leaving it hanging.
-            right = self.ssh_options.argv(
-                self.node, sshfs, server_alive_interval=self.ssh_options.server_alive_interval or 15)
-            self._remote_path = remote_path
-            self._process = self.runner.popen(dpipe_argv(dpipe, left, right))
-            self._wait_until_mounted()
+            self._start()
+        except _Cancelled:
+            self._cleanup_after_failed_start(unmount=True)
+            raise MountError(f"{self.node}: the mount was stopped while it started") from None
         except BaseException as error:
             self._cleanup_after_failed_start(unmount=not isinstance(error, NodeUnreachable))
             raise
+        finally:
+            with self._state:
+                self._starting = False
+                self._state.notify_all()
         return self
+
+    def _start(self) -> None:
+        if not os.path.isdir(self.project_dir):
+            raise MountError(f"project folder {self.project_dir!r} does not exist on this machine")
+        dpipe = self._tool(self.dpipe)
+        left = self._server_argv()
+        facts = self._prepare_mount_point()
+        remote_path = facts["path"][0]
+        options = facts.get("option", [])
+        sshfs = sshfs_argv(self.project_dir, remote_path,
+                           passive_option="passive" if "passive" in options else "slave",
+                           follow_outside_symlinks=(self.follow_outside_symlinks
+                                                    and "no_contain_symlinks" in options),
+                           read_only=self.read_only)
+        # Keepalives make a dead head or node end the session instead of leaving it hanging.
+        right = self.ssh_options.argv(
+            self.node, sshfs, server_alive_interval=self.ssh_options.server_alive_interval or 15)
+        with self._state:
+            if self._cancelled:
+                raise _Cancelled()
+            self._remote_path = remote_path
+            self._process = self.runner.popen(dpipe_argv(dpipe, left, right))
+        self._wait_until_mounted()
 
     def stop(self) -> None:
         """Unmount the project from the node and stop the pipeline; calling it again is harmless.
 
         Raise :class:`MountError` only if the node answers and the mount is still there.
         """
-        process, self._process = self._process, None
+        with self._state:
+            if self._starting:  # start() notices, cleans up after itself and raises
+                self._cancelled = True
+                self._state.wait_for(lambda: not self._starting, timeout=self.timeout + 120)
+                return
+            process, self._process = self._process, None
         if process is None:
             return
         stopped = False
@@ -373,6 +403,8 @@ class ReverseMount:
     def _wait_until_mounted(self) -> None:
         deadline = time.monotonic() + self.timeout
         while True:
+            if self._cancelled:
+                raise _Cancelled()
             if self._process.poll() is not None:
                 output = self._process.output().strip()
                 failure = classify_ssh_failure(
@@ -395,7 +427,8 @@ class ReverseMount:
         return self._ssh(_UNMOUNT_SCRIPT, path or self._remote_path, flag)
 
     def _cleanup_after_failed_start(self, unmount: bool) -> None:
-        process, self._process = self._process, None
+        with self._state:
+            process, self._process = self._process, None
         try:
             if process is not None:
                 process.stop()

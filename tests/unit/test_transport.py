@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import threading
 import time
 
 import pytest
@@ -588,4 +589,53 @@ def test_confined_mount_without_user_namespaces_says_how_to_fix(project):
     runner.respond("true", returncode=1, stderr="unshare: unshare failed: Operation not permitted")
     with pytest.raises(MountError, match="unprivileged user namespaces"):
         make_mount(project, runner, confine=True).start()
+    assert runner.started == []
+
+
+def test_stop_from_another_thread_while_starting_cleans_up_before_returning(project):
+    runner = scripted_runner()
+    runner.respond(mount_module._WAIT_SCRIPT, returncode=1, repeat=True)  # never appears
+    mount = make_mount(project, runner)
+    mount.timeout = 60
+    errors = []
+
+    def start():
+        try:
+            mount.start()
+        except MountError as error:
+            errors.append(error)
+
+    starter = threading.Thread(target=start)
+    starter.start()
+    try:
+        assert wait_for(lambda: runner.started, timeout=10)
+        began = time.monotonic()
+        mount.stop()
+        assert time.monotonic() - began < 10
+        assert runner.started[0].stopped and not mount.is_running
+        assert script_args(runner.calls[-1], mount_module._UNMOUNT_SCRIPT)[1] == "-uz"
+    finally:
+        starter.join(10)
+    assert not starter.is_alive()
+    assert len(errors) == 1 and "stopped while it started" in str(errors[0])
+
+
+def test_stop_before_the_pipeline_starts_prevents_it(project):
+    runner = scripted_runner()
+    mount = make_mount(project, runner)
+    original = mount._prepare_mount_point
+    stoppers = []
+
+    def probe_then_stop():
+        facts = original()
+        stoppers.append(threading.Thread(target=mount.stop))
+        stoppers[0].start()
+        assert wait_for(lambda: mount._cancelled, timeout=5)
+        return facts
+
+    mount._prepare_mount_point = probe_then_stop
+    with pytest.raises(MountError, match="stopped while it started"):
+        mount.start()
+    stoppers[0].join(5)
+    assert not stoppers[0].is_alive()  # stop() returned once start() had given up
     assert runner.started == []
