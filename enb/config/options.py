@@ -96,6 +96,11 @@ def _path(value) -> str:
     return os.path.abspath(os.path.expanduser(str(value)))
 
 
+def _user_path(value) -> str:
+    """A path kept as the user wrote it (relative to the current folder), ``~`` expanded."""
+    return os.path.expanduser(str(value))
+
+
 def _text_list(value) -> list:
     if isinstance(value, str):
         text = value.strip()
@@ -174,7 +179,7 @@ _OPTIONS = (
     Option("reconstructed_dir", None, _none_or(_path), "folder for reconstructed files"),
     Option("external_bin_base_dir", None, _none_or(_path), "folder of external binaries"),
     # Cluster
-    Option("ssh_cluster_csv_path", None, _none_or(_path),
+    Option("ssh_cluster_csv_path", None, _none_or(_user_path),
            "cluster configuration CSV; setting it runs rows on the ssh cluster",
            ("--ssh_csv",)),
     Option("ray_port", 11000, _port, "first port of the range ray may use on every node"),
