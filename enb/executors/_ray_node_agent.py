@@ -30,9 +30,28 @@ TOKEN_FILE_NAME = "auth_token"
 TAG_PATTERN = re.compile(r"^enb-ray-[0-9a-z]+$")
 
 
+def write_out(data):
+    """Write to stdout, ignoring a reader that went away (a killed head must not kill us)."""
+    try:
+        os.write(1, data)
+    except OSError:
+        pass
+
+
 def say(message):
-    sys.stdout.write("enb-agent: " + message + "\n")
-    sys.stdout.flush()
+    write_out(("enb-agent: " + message + "\n").encode())
+
+
+def relay(fd):
+    """Copy ray's output to ours: ray never writes into a pipe whose reader died."""
+    try:
+        while True:
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            write_out(data)
+    except OSError:
+        pass
 
 
 def session_dir(tag):
@@ -129,7 +148,10 @@ def run(args):
     # ray's cwd is the session dir: `-m` puts the cwd first on sys.path, and a user's folder
     # may hold a module named like one of ray's. Workers chdir on their own (ENB_RAY_WORKDIR).
     process = subprocess.Popen(args.argv, env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                cwd=directory if os.path.isdir(directory) else None)
+    relay_thread = threading.Thread(target=relay, args=(process.stdout.fileno(),), daemon=True)
+    relay_thread.start()
     say("started " + str(process.pid))
     stop = threading.Event()
 
@@ -158,6 +180,7 @@ def run(args):
             process.kill()
             process.wait()
     clean = sweep(args.tag)
+    relay_thread.join(2)  # the last of ray's output (its children may hold the pipe: swept)
     say("exited " + str(process.returncode) + (" clean" if clean else " unclean"))
     if requested:
         return 0 if clean else 3

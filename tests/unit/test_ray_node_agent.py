@@ -152,3 +152,15 @@ def test_the_agent_refuses_tags_that_are_not_session_tags(tag):
                             capture_output=True, text=True)
     assert result.returncode != 0
     assert "refusing" in result.stderr + result.stdout
+
+
+def test_a_head_that_died_still_gets_the_session_cleaned_up(session):
+    # A killed head closes both ends it held: the agent's stdin (EOF) and its stdout reader
+    # (writes fail). The agent must still stop ray and sweep.
+    agent = start_agent(session)
+    _, ray_pid, child_pid, *_ = read_until(agent, "fake-ray").split()
+    agent.stdout.close()
+    agent.stdin.close()
+    assert agent.wait(30) == 0
+    assert not alive(int(ray_pid)) and not alive(int(child_pid))
+    assert not os.path.exists(session.temp_dir)

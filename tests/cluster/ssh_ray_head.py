@@ -1,0 +1,93 @@
+"""The head side of a cluster test, run as a script by the node venv's python.
+
+ray refuses a driver whose Python differs from the nodes' in the patch release, so the tests
+run this with the venv the nodes run. It starts an SshRayClusterExecutor from a cluster CSV,
+runs a pool on every node, prints one JSON line (``RESULT {...}``) and shuts down.
+
+    python ssh_ray_head.py CONFIG_JSON
+
+CONFIG_JSON keys: csv, project_root, ray_port, known_hosts, remote_python, tasks,
+pause_file (optional: wait until it is removed before shutting down), remote_mount.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+import time
+
+
+def remember_pool(label):
+    # Functions of __main__ travel by value and do not share globals: keep the state in the
+    # worker process's environment.
+    os.environ["ENB_TEST_POOL"] = label
+    os.environ["ENB_TEST_INITS"] = str(int(os.environ.get("ENB_TEST_INITS", "0")) + 1)
+
+
+def where_am_i(index):
+    import ray
+    token_path = os.environ.get("RAY_AUTH_TOKEN_PATH", "")
+    try:
+        token_mode = oct(os.stat(token_path).st_mode & 0o777)
+    except OSError:
+        token_mode = None
+    # A relative path: lands in the head's project folder, whichever node writes it.
+    os.makedirs("written", exist_ok=True)
+    with open(os.path.join("written", f"{socket.gethostname()}-{index}.txt"), "w") as out:
+        out.write(f"{index}\n")
+    time.sleep(0.2)  # keep workers busy so that every node gets tasks
+    return {"index": index, "hostname": socket.gethostname(), "cwd": os.getcwd(),
+            "ip": ray.util.get_node_ip_address(), "pid": os.getpid(),
+            "pool": os.environ.get("ENB_TEST_POOL"), "inits": os.environ.get("ENB_TEST_INITS"),
+            "token_mode": token_mode}
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    logging.basicConfig(level=logging.DEBUG if config.get("debug") else logging.INFO,
+                        stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.transport import SshOptions
+
+    timings = {}
+    started = time.monotonic()
+    executor = SshRayClusterExecutor(
+        config["csv"], cpu_limit=1, ray_port=config["ray_port"], ray_port_count=100,
+        project_root=config["project_root"], remote_mount=config.get("remote_mount", True),
+        remote_python=config["remote_python"], object_store_memory=100 * 2**20,
+        ssh_options=SshOptions(known_hosts=config["known_hosts"], host_key_checking="yes",
+                               connect_timeout=5),
+        join_timeout=config.get("join_timeout", 90))
+    with executor:
+        timings["bring_up"] = time.monotonic() - started
+        print("SESSION", executor.session.tag, flush=True)
+        with executor.open_pool(remember_pool, ("cluster-pool",)) as pool:
+            first = time.monotonic()
+            pool.submit(where_am_i, -1).result(timeout=120)
+            timings["first_result"] = time.monotonic() - first
+            timings["bring_up_to_first_result"] = time.monotonic() - started
+            futures = [pool.submit(where_am_i, i) for i in range(config.get("tasks", 30))]
+            results = [future.result(timeout=300) for future in futures]
+        pause_file = config.get("pause_file")
+        if pause_file:
+            with open(pause_file + ".ready", "w"):
+                pass
+            while os.path.exists(pause_file):
+                time.sleep(0.1)
+        report = {
+            "session": executor.session.tag,
+            "nodes": [[n.name, n.address, n.cpus, n.is_head] for n in executor.nodes],
+            "failed_nodes": executor.failed_nodes,
+            "results": results,
+            "head_hostname": socket.gethostname(),
+        }
+        stopping = time.monotonic()
+    timings["shutdown"] = time.monotonic() - stopping
+    report["timings"] = timings
+    print("RESULT " + json.dumps(report), flush=True)
+
+
+if __name__ == "__main__":
+    main()

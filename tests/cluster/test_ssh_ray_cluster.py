@@ -1,0 +1,275 @@
+"""ssh-ray-cluster on simulated nodes: work reaches every node from the project folder, a node
+without sshd is skipped with a warning, and teardown (normal, Ctrl-C, or a killed head) leaves
+no process, mount or file of the session on any machine while someone else's ray lives on.
+
+The head side runs in a subprocess with the nodes' venv (ray wants one Python patch release
+everywhere): see ssh_ray_head.py.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+HEAD_SCRIPT = HERE / "ssh_ray_head.py"
+SESSION_ENV = "ENB_RAY_SESSION"
+# The head shares this machine's network with other test runs: a range of its own.
+RAY_PORT = 47000 + (os.getpid() % 20) * 100
+OTHER_RAY_PORT = 49500  # 'someone else's' ray, inside a node's own network namespace
+
+
+def session_pids(tag: str) -> list[int]:
+    """Return the pids, on the head and on every node, whose environment carries ``tag``.
+
+    Nodes are pid namespaces below this one, so /proc here lists their processes too.
+    """
+    needle = f"{SESSION_ENV}={tag}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as environ:
+                    if needle in environ.read().split(b"\0"):
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def wait_until(condition, timeout: float, what: str, describe=lambda: ""):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}{describe()}")
+        time.sleep(0.1)
+    return value
+
+
+def describe_processes(pids) -> str:
+    lines = []
+    for pid in pids:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            argv = "?"
+        lines.append(f"\n  {pid}: {argv[:200]}")
+    return "".join(lines)
+
+
+class HeadRun:
+    """The head script in a subprocess; ``pause`` keeps the cluster up until released."""
+
+    def __init__(self, cluster, venv_python, project: Path, csv: Path, *, pause: bool = False,
+                 tasks: int = 30):
+        self.pause_file = project / "pause" if pause else None
+        if self.pause_file:
+            self.pause_file.touch()
+        config = dict(csv=str(csv), project_root=str(project), ray_port=RAY_PORT,
+                      known_hosts=str(cluster.known_hosts), remote_python=str(venv_python),
+                      tasks=tasks, pause_file=str(self.pause_file) if pause else None)
+        self.stderr_path = project / "head.log"
+        self.stderr = open(self.stderr_path, "w")
+        self.process = subprocess.Popen([str(venv_python), str(HEAD_SCRIPT), json.dumps(config)],
+                                        stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self.session = None
+
+    def wait_paused(self, timeout: float = 180) -> None:
+        line = self.process.stdout.readline()
+        assert line.startswith("SESSION"), self.log()
+        self.session = line.split()[1]
+        wait_until(lambda: Path(str(self.pause_file) + ".ready").exists()
+                   or self.process.poll() is not None, timeout, "the pool to finish")
+        assert self.process.poll() is None, self.log()
+
+    def release(self) -> None:
+        self.pause_file.unlink()
+
+    def result(self, timeout: float = 300) -> dict:
+        out, _ = self.process.communicate(timeout=timeout)
+        assert self.process.returncode == 0, self.log()
+        for line in out.splitlines():
+            if line.startswith("SESSION"):
+                self.session = line.split()[1]
+            if line.startswith("RESULT "):
+                return json.loads(line[len("RESULT "):])
+        raise AssertionError(f"no result\n{out}\n{self.log()}")
+
+    def log(self) -> str:
+        self.stderr.flush()
+        return self.stderr_path.read_text()[-8000:]
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(30)
+        self.stderr.close()
+
+
+@pytest.fixture
+def someone_elses_ray(netns_cluster):
+    """A ray head started on node 1 outside enb, with its own temp dir and ports."""
+    node = netns_cluster.nodes[0]
+    p = OTHER_RAY_PORT
+    flags = ["--head", "--port", p, "--node-manager-port", p + 1, "--object-manager-port", p + 2,
+             "--dashboard-agent-listen-port", p + 3, "--dashboard-agent-grpc-port", p + 4,
+             "--metrics-export-port", p + 5, "--runtime-env-agent-port", p + 6,
+             "--min-worker-port", p + 10, "--max-worker-port", p + 40, "--num-cpus", 1,
+             "--object-store-memory", 100 * 2**20, "--include-dashboard", "false",
+             "--temp-dir", "/tmp/someone-else", "--disable-usage-stats"]
+    started = netns_cluster.ssh(node, ["env", "RAY_AUTH_MODE=disabled", "RAY_USAGE_STATS_ENABLED=0",
+                                       "DASHBOARD_METRIC_PORT=49550", "AUTOSCALER_METRIC_PORT=49551",
+                                       "ray", "start", *map(str, flags)], timeout=120)
+    assert started.returncode == 0, started.stderr[-3000:]
+
+    def processes():
+        return {p.pid for p in netns_cluster.processes(node)
+                if any("/tmp/someone-else" in arg for arg in p.argv)}
+
+    before = wait_until(processes, 30, "someone else's ray")
+    yield lambda: before <= processes()
+    # Its own `ray stop`: the node's pid namespace keeps it to that node.
+    netns_cluster.ssh(node, ["ray", "stop"], timeout=90)
+
+
+def test_a_pool_runs_on_every_node_from_the_project_folder(netns_cluster, venv_python, tmp_project,
+                                                            someone_elses_ray):
+    cluster = netns_cluster
+    csv = cluster.write_cluster_csv(tmp_project / "enb_cluster.csv")
+    run = HeadRun(cluster, venv_python, tmp_project, csv, pause=True)
+    try:
+        run.wait_paused()
+        # While the session runs: its processes are on every node, the mounts are up.
+        tagged = session_pids(run.session)
+        for node in cluster.nodes:
+            node_pids = {p.pid for p in cluster.processes(node)}
+            assert node_pids & set(tagged), f"no ray of the session on {node.name}"
+            assert [m.target for m in cluster.mounts(node)] == [str(node.home / ".enb-remote")]
+        run.release()
+        report = run.result()
+    finally:
+        run.close()
+
+    # The cluster: the head and both nodes, one CPU each.
+    names = [name for name, _, _, _ in report["nodes"]]
+    assert names[0] == "head" and report["nodes"][0][3]
+    assert sorted(names[1:]) == sorted(f"{n.ssh_user}@{n.address}" for n in cluster.nodes)
+    assert [cpus for _, _, cpus, _ in report["nodes"]] == [1, 1, 1]
+    assert report["failed_nodes"] == {}
+
+    # Work ran on all three machines, each from its view of the project folder.
+    results = report["results"]
+    by_host = {}
+    for result in results:
+        by_host.setdefault(result["hostname"], []).append(result)
+    assert set(by_host) == {report["head_hostname"]} | {node.name for node in cluster.nodes}
+    for node in cluster.nodes:
+        assert {r["cwd"] for r in by_host[node.name]} == {str(node.home / ".enb-remote")}
+        assert {r["ip"] for r in by_host[node.name]} == {node.address}
+    assert {r["cwd"] for r in by_host[report["head_hostname"]]} == {str(tmp_project)}
+    assert {r["ip"] for r in by_host[report["head_hostname"]]} == {cluster.head_address}
+    # initializer ran once per worker process, initargs reached every node; token owner-only
+    assert {(r["pool"], r["inits"]) for r in results} == {("cluster-pool", "1")}
+    assert {r["token_mode"] for r in results} == {"0o600"}
+    # Files written through relative paths landed in the head's project folder.
+    written = set(os.listdir(tmp_project / "written"))
+    assert {f"{r['hostname']}-{r['index']}.txt" for r in results} <= written
+    assert len(written) == len(results) + 1  # and the first task's
+
+    # Nothing of the session is left anywhere; someone else's ray still runs.
+    assert session_pids(report["session"]) == []
+    assert not Path("/tmp", report["session"]).exists()
+    for node in cluster.nodes:
+        assert cluster.mounts(node) == []
+        listing = cluster.ssh(node, ["ls", "-A", "/tmp"], check=True).stdout.split()
+        assert report["session"] not in listing
+    assert someone_elses_ray()
+    print(f"\nssh-ray-cluster timings: {report['timings']}")
+
+
+def test_a_node_without_sshd_is_named_in_a_warning_and_the_run_completes(make_netns_cluster,
+                                                                          venv_python):
+    cluster = make_netns_cluster(2)
+    up, down = cluster.nodes
+    cluster.stop_sshd(down)
+    project = cluster.workdir / "project-sshd-down"
+    project.mkdir(mode=0o755)
+    csv = cluster.write_cluster_csv(project / "enb_cluster.csv")
+    run = HeadRun(cluster, venv_python, project, csv, tasks=12)
+    try:
+        report = run.result()
+        log = run.log()
+    finally:
+        run.close()
+    warnings = [line for line in log.splitlines() if line.startswith("WARNING")]
+    assert any(down.address in line and "refused" in line for line in warnings), log
+    assert not any(up.address in line for line in warnings), log
+    assert list(report["failed_nodes"]) == [f"{down.ssh_user}@{down.address}"]
+    assert len(report["nodes"]) == 2
+    assert {r["hostname"] for r in report["results"]} <= {report["head_hostname"], up.name}
+    assert session_pids(report["session"]) == []
+    assert cluster.mounts(up) == [] and cluster.mounts(down) == []
+
+
+def test_ctrl_c_on_the_head_tears_the_session_down_everywhere(netns_cluster, venv_python,
+                                                             tmp_project):
+    cluster = netns_cluster
+    csv = cluster.write_cluster_csv(tmp_project / "enb_cluster.csv")
+    run = HeadRun(cluster, venv_python, tmp_project, csv, pause=True, tasks=6)
+    try:
+        run.wait_paused()
+        assert session_pids(run.session)
+        run.process.send_signal(signal.SIGINT)
+        run.process.wait(120)
+        log = run.log()
+    finally:
+        run.close()
+    assert "KeyboardInterrupt" in log
+    assert session_pids(run.session) == []
+    for node in cluster.nodes:
+        assert cluster.mounts(node) == []
+    assert not Path("/tmp", run.session).exists()
+
+
+def test_a_killed_head_leaves_no_ray_of_the_session_on_the_nodes(netns_cluster, venv_python,
+                                                                 tmp_project):
+    cluster = netns_cluster
+    csv = cluster.write_cluster_csv(tmp_project / "enb_cluster.csv")
+    run = HeadRun(cluster, venv_python, tmp_project, csv, pause=True, tasks=6)
+    try:
+        run.wait_paused()
+        assert session_pids(run.session)
+        run.process.kill()  # no chance to clean up: the agents' stdin pipes close
+        run.process.wait(30)
+        wait_until(lambda: session_pids(run.session) == [], 90,
+                   "the session's ray processes to stop on the head and the nodes",
+                   lambda: describe_processes(session_pids(run.session)))
+        # the agent removes the session dir right after its last process
+        wait_until(lambda: not Path("/tmp", run.session).exists(), 10, "the session dir to go")
+    finally:
+        run.close()
+        _stop_orphaned_mounts(cluster, tmp_project)
+
+
+def _stop_orphaned_mounts(cluster, project: Path) -> None:
+    """Stop the reverse-mount pipelines a killed head left (they run in their own groups)."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"dpipe") and str(project).encode() in b" ".join(argv):
+            try:
+                os.killpg(int(entry), signal.SIGTERM)
+            except OSError:
+                pass
+    for node in cluster.nodes:
+        wait_until(lambda: cluster.mounts(node) == [], 30, "the orphaned mount to go")
