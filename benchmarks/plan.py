@@ -1,0 +1,213 @@
+"""What the suite measures, as data: sizes per mode, workloads and their steps, metrics, targets.
+
+A *workload* is a sequence of steps, each a fresh process running one script of
+``benchmarks/workloads/`` in one shared work folder (the reload step reads what the create
+step wrote). A *metric* reads one number out of a workload's steps, for ours, for enb 1.1.3
+and for the ideal; a *target* is the bar from the issues that ours must clear.
+The runner (``run.py``) acts on these descriptions; nothing here runs anything.
+"""
+from __future__ import annotations
+
+import dataclasses
+import operator
+from typing import Callable
+
+EXECUTORS = ("local-process", "local-ray", "ssh-ray-cluster")
+
+#: Step results: {step label: measurements the script wrote, plus "outside_wall_s",
+#: "outside_peak_rss_mb" and "session_peak_rss_mb" measured by the runner}.
+Steps = dict[str, dict]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """How big each workload is, and how often it is repeated, in one mode."""
+    repetitions: int
+    trivial_rows: int
+    enb113_trivial_rows: int   # enb 1.1.3 needs ~80 s for 10,000 trivial rows
+    cpu_rows: int
+    cpu_samples: int           # per row; 48e6 is ~0.2 s here
+    montecarlo_rows: int
+    montecarlo_samples: int
+    step_timeout_s: float
+    #: Start no repetition after the first that would end past this many seconds (None: no
+    #: limit); quick and smoke runs must finish in bounded time on a noisy machine.
+    time_budget_s: float | None = None
+
+
+MODES = {
+    "full": Sizes(repetitions=5, trivial_rows=10_000, enb113_trivial_rows=1_000,
+                  cpu_rows=64, cpu_samples=48_000_000,
+                  montecarlo_rows=128, montecarlo_samples=10_000_000, step_timeout_s=900),
+    "quick": Sizes(repetitions=3, trivial_rows=1_000, enb113_trivial_rows=300,
+                   cpu_rows=16, cpu_samples=12_000_000,
+                   montecarlo_rows=16, montecarlo_samples=2_000_000, step_timeout_s=300,
+                   time_budget_s=105),
+    "smoke": Sizes(repetitions=1, trivial_rows=300, enb113_trivial_rows=100,
+                   cpu_rows=4, cpu_samples=3_000_000,
+                   montecarlo_rows=4, montecarlo_samples=500_000, step_timeout_s=120,
+                   time_budget_s=50),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    label: str
+    script: str
+    params: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    name: str
+    title: str
+    #: (sizes, implementation key) -> the steps, in order; "ideal" may differ from enb's.
+    steps: Callable[[Sizes, str], tuple[Step, ...]]
+    #: False: the executor cannot matter (``import enb``): run once, not once per executor.
+    per_executor: bool = True
+    #: Only these executors (None: all).
+    executors: tuple[str, ...] | None = None
+    #: Why enb 1.1.3 is not run on this workload (None: it is).
+    enb113_skip: str | None = None
+    has_ideal: bool = True
+
+
+def _trivial_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
+    rows = sizes.enb113_trivial_rows if impl == "enb113" else sizes.trivial_rows
+    return (Step("create", "trivial.py", {"rows": rows, "cpu_limit": 2}),
+            Step("reload", "trivial.py", {"rows": rows, "cpu_limit": 2, "phase": "reload"}))
+
+
+def _cpu_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
+    params = {"rows": sizes.cpu_rows, "samples": sizes.cpu_samples}
+    if impl == "ideal":
+        return (Step("bare", "cpu_bound.py", {**params, "ideal_rows": min(8, sizes.cpu_rows)}),)
+    return (Step("w1", "cpu_bound.py", {**params, "cpu_limit": 1}),
+            Step("w2", "cpu_bound.py", {**params, "cpu_limit": 2}))
+
+
+def _montecarlo_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
+    return (Step("run", "montecarlo_pi.py", {"rows": sizes.montecarlo_rows,
+                                             "samples": sizes.montecarlo_samples,
+                                             "ideal_rows": min(4, sizes.montecarlo_rows)}),)
+
+
+def _bringup_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
+    return (Step("run", "bringup.py", {"rows": 8}),)
+
+
+WORKLOADS = (
+    Workload("trivial", "trivial table, 3 columns: first get_df, then reload", _trivial_steps),
+    Workload("import", "import enb", lambda sizes, impl: (Step("run", "import_enb.py", {}),),
+             per_executor=False),
+    Workload("cpu-bound", "CPU-bound rows on 1 and 2 workers", _cpu_steps),
+    Workload("montecarlo-pi", "montecarlo-pi experiment", _montecarlo_steps),
+    Workload("bringup", "cluster bring-up to first remote result", _bringup_steps,
+             executors=("ssh-ray-cluster",),
+             enb113_skip="enb 1.1.3's cluster head does not start on ray 2.60 "
+                         "(--gcs-server-port); not comparable"),
+)
+
+
+# ---------------------------------------------------------------- metrics and targets
+
+_OPS = {">=": operator.ge, "<=": operator.le}
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    op: str                 # ">=" or "<="
+    threshold: float
+    text: str
+    #: "value": compare ours' median; "ratio_to_ideal": compare ours' median / the ideal's.
+    on: str = "value"
+
+    def met(self, value: float) -> bool:
+        return _OPS[self.op](value, self.threshold)
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    key: str                # "<report workload>.<name>", unique
+    workload: str           # the Workload whose steps it reads
+    label: str
+    unit: str
+    higher_is_better: bool
+    value: Callable[[Steps], float]
+    ideal: Callable[[Steps], float] | None = None
+    #: executor -> target; "*" applies to every executor without an entry of its own.
+    targets: dict[str, Target] = dataclasses.field(default_factory=dict)
+    #: Report ours on each executor as a ratio to ours on this executor, same repetition.
+    relative_to: str | None = None
+    #: Shown under the table when this metric appears.
+    note: str | None = None
+
+    def target_for(self, executor: str | None) -> Target | None:
+        return self.targets.get(executor or "*", self.targets.get("*"))
+
+
+def _get(step: str, name: str) -> Callable[[Steps], float]:
+    return lambda steps: steps[step][name]
+
+
+def _cpu_ideal_t1(steps: Steps) -> float:
+    return steps["bare"]["per_row_s"] * steps["bare"]["rows"]
+
+
+def _montecarlo_ideal(steps: Steps) -> float:
+    run = steps["run"]
+    return run["per_row_s"] * run["rows"] / run["workers"]
+
+
+METRICS = (
+    Metric("trivial.rows_per_s", "trivial", "(a) trivial table, first get_df, 2 workers",
+           "rows/s", True, _get("create", "rows_per_s"), _get("create", "rows_per_s"),
+           targets={"local-process": Target(">=", 50_000, ">= 50,000 rows/s"),
+                    "ssh-ray-cluster": Target(">=", 10_000, ">= 10,000 rows/s")},
+           note="ideal: the three column functions called in a plain loop, one process"),
+    Metric("reload.wall_s", "trivial", "(b) reload in a fresh process, import included",
+           "s", False, _get("reload", "outside_wall_s"), _get("reload", "outside_wall_s"),
+           targets={"*": Target("<=", 0.6, "<= 0.6 s")},
+           note="ideal: a fresh interpreter that imports pandas and reads the same rows "
+                "from a CSV"),
+    Metric("import.wall_s", "import", "(c) import enb, whole process",
+           "s", False, _get("run", "outside_wall_s"), _get("run", "outside_wall_s"),
+           note="ideal: the bare interpreter (same script without the import)"),
+    Metric("import.peak_rss_mb", "import", "(c) import enb, peak RSS",
+           "MB", False, _get("run", "peak_rss_mb"), _get("run", "peak_rss_mb")),
+    Metric("cpu-bound.t1_s", "cpu-bound", "(d) CPU-bound get_df, 1 worker",
+           "s", False, _get("w1", "get_df_s"), _cpu_ideal_t1,
+           note="ideal: rows x the bare per-row time (a few rows timed in a plain loop)"),
+    Metric("cpu-bound.t2_s", "cpu-bound", "(d) CPU-bound get_df, 2 workers",
+           "s", False, _get("w2", "get_df_s"), lambda steps: _cpu_ideal_t1(steps) / 2),
+    Metric("cpu-bound.speedup", "cpu-bound", "(d) CPU-bound speedup t1/t2",
+           "x", True, lambda steps: steps["w1"]["get_df_s"] / steps["w2"]["get_df_s"],
+           lambda steps: 2.0,
+           targets={"*": Target(">=", 1.9, ">= 1.9x")}),
+    Metric("cpu-bound.efficiency", "cpu-bound", "(d) CPU-bound parallel efficiency t1/(2 t2)",
+           "", True, lambda steps: steps["w1"]["get_df_s"] / (2 * steps["w2"]["get_df_s"]),
+           lambda steps: 1.0,
+           note="ideal: perfect scaling"),
+    Metric("montecarlo-pi.total_s", "montecarlo-pi", "(e) montecarlo-pi, whole process",
+           "s", False, _get("run", "outside_wall_s"), _montecarlo_ideal,
+           note="ideal: rows x the bare per-row time / cores (no start-up)"),
+    Metric("montecarlo-pi.get_df_s", "montecarlo-pi", "(e) montecarlo-pi, get_df",
+           "s", False, _get("run", "get_df_s"), _montecarlo_ideal),
+    Metric("montecarlo-pi.main_peak_rss_mb", "montecarlo-pi",
+           "(e) montecarlo-pi, main-process peak RSS", "MB", False,
+           _get("run", "main_peak_rss_mb"),
+           targets={"*": Target("<=", 150, "<= 150 MB")}),
+    Metric("montecarlo-pi.session_peak_rss_mb", "montecarlo-pi",
+           "(e) montecarlo-pi, all processes' RSS (sampled peak)", "MB", False,
+           _get("run", "session_peak_rss_mb")),
+    Metric("montecarlo-pi.vs_local_process", "montecarlo-pi",
+           "(e) montecarlo-pi time / local-process time", "x", False,
+           _get("run", "outside_wall_s"), relative_to="local-process",
+           targets={"local-ray": Target("<=", 1.10, "within 10% of local-process")}),
+    Metric("bringup.first_result_s", "bringup",
+           "head + nodes up to first remote result", "s", False,
+           _get("run", "get_df_s"), _get("run", "ray_start_s"),
+           targets={"ssh-ray-cluster": Target("<=", 1.5, "<= 1.5x one `ray start`",
+                                              on="ratio_to_ideal")},
+           note="ideal: one local `ray start --head`"),
+)

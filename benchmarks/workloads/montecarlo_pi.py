@@ -1,0 +1,73 @@
+"""(e): montecarlo-pi as an Experiment: one task per estimate, whole arrays per row.
+
+The shape of the montecarlo-pi template: ``rows`` tasks of ``samples`` samples, no dataset
+folder (so the script itself is the experiment's single input file), the default worker
+count. Each row allocates its samples at once, as the template does, so workers are
+memory-heavy; the main process should stay small. The main process's peak RSS is read
+with ``getrusage(RUSAGE_SELF)`` at the end; the runner times the whole process.
+"""
+import os
+import platform
+import time
+
+import numpy as np
+
+from _harness import IMPL, emit, param, peak_rss_mb, set_enb_options, workdir
+
+ROWS = int(param("rows", 128))
+SAMPLES = int(param("samples", 10_000_000))
+
+
+def estimate_pi(samples):
+    rng = np.random.default_rng()
+    x = rng.random(samples)
+    y = rng.random(samples)
+    return 4.0 * np.count_nonzero(x * x + y * y <= 1.0) / samples
+
+
+if IMPL != "ideal":
+    import enb
+
+    class MontecarloPi(enb.experiment.Experiment):
+        def column_sample_size(self, index, row):
+            return self.index_to_path_task(index)[1].param_dict["sample_size"]
+
+        def column_computed_on(self, index, row):
+            return platform.node()
+
+        def column_estimated_pi(self, index, row):
+            return estimate_pi(self.index_to_path_task(index)[1].param_dict["sample_size"])
+
+
+def run_enb():
+    cpu_limit = param("cpu_limit")
+    set_enb_options(enb, int(cpu_limit) if cpu_limit else None)
+    tasks = [enb.experiment.ExperimentTask(dict(label=i, sample_size=SAMPLES))
+             for i in range(ROWS)]
+    experiment = MontecarloPi(
+        tasks=tasks,
+        csv_experiment_path=os.path.join(workdir(), "montecarlo_pi.csv"),
+        csv_dataset_path=os.path.join(workdir(), "montecarlo_pi_dataset.csv"))
+    start = time.perf_counter()
+    df = experiment.get_df()
+    seconds = time.perf_counter() - start
+    if len(df) != ROWS:
+        raise RuntimeError(f"get_df returned {len(df)} rows, expected {ROWS}")
+    pi = float((df["estimated_pi"] * df["sample_size"]).sum() / df["sample_size"].sum())
+    emit(rows=ROWS, get_df_s=seconds, pi=pi,
+         distinct_estimates=int(df["estimated_pi"].nunique()),
+         nodes=int(df["computed_on"].nunique()),
+         main_peak_rss_mb=peak_rss_mb())
+
+
+def run_ideal():
+    sample_rows = min(ROWS, int(param("ideal_rows", 4)))
+    start = time.perf_counter()
+    for _ in range(sample_rows):
+        estimate_pi(SAMPLES)
+    per_row = (time.perf_counter() - start) / sample_rows
+    emit(rows=ROWS, per_row_s=per_row, workers=os.cpu_count(), main_peak_rss_mb=peak_rss_mb())
+
+
+if __name__ == "__main__":
+    run_ideal() if IMPL == "ideal" else run_enb()
