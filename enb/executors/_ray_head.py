@@ -58,7 +58,9 @@ def agent_sweep_argv(python: str, session: RaySession) -> list[str]:
 def printable(argv: Sequence[str]) -> str:
     """Return ``argv`` as a shell line for logs, the agent's source elided."""
     source = agent_source()
-    return shlex.join(_AGENT_PLACEHOLDER if arg == source else arg for arg in argv)
+    quoted = shlex.quote(source)
+    return shlex.join(_AGENT_PLACEHOLDER if arg == source
+                      else arg.replace(quoted, shlex.quote(_AGENT_PLACEHOLDER)) for arg in argv)
 
 
 class AgentProcess:
@@ -207,6 +209,7 @@ class RayHead:
         self.system_config = system_config
         self.start_timeout = start_timeout
         self.address: str | None = None   # ip:port of the GCS
+        self._launched = time.monotonic()
         self.driver = DriverConnection(session)
         self._agent: AgentProcess | None = None
 
@@ -216,6 +219,11 @@ class RayHead:
 
     def start(self) -> None:
         """Start ray's head (blocking until it serves, or raise ExecutorStartError)."""
+        self.launch()
+        self.wait_until_serving()
+
+    def launch(self) -> None:
+        """Start ray's head without waiting for it (see :meth:`wait_until_serving`)."""
         self.session.create_local_dir()
         ray_argv = ray_start_argv(
             self.plan, python=sys.executable, head=True, session=self.session,
@@ -229,6 +237,10 @@ class RayHead:
         self._agent = AgentProcess(
             "head", agent_run_argv(sys.executable, self.session, ray_argv, env,
                                    token_from_stdin=False))
+        self._launched = time.monotonic()
+
+    def wait_until_serving(self) -> str:
+        """Wait until the head serves; return its GCS address (or raise ExecutorStartError)."""
         address_file = os.path.join(self.session.temp_dir, "ray_current_cluster")
         deadline = time.monotonic() + self.start_timeout
         while not os.path.exists(address_file):
@@ -240,7 +252,9 @@ class RayHead:
             time.sleep(0.1)
         with open(address_file, encoding="utf-8") as address:
             self.address = address.read().strip()
-        logger.info("ray head serving at %s", self.address)
+        logger.info("ray head serving at %s (started in %.1f s)", self.address,
+                    time.monotonic() - self._launched)
+        return self.address
 
     def stop(self) -> None:
         """Disconnect the driver, stop the head's processes, remove its temp dir."""

@@ -66,8 +66,14 @@ class RemoteNodeSession:
         self._lock = threading.Lock()
         self._stopped = False
 
-    def connect(self, head_address: str) -> None:
-        """Mount the project, start ray on the node and wait until it joins; or set failure."""
+    def connect(self, head_address: str, head_ready: threading.Event) -> None:
+        """Mount the project, start ray on the node and wait until it joins; or set failure.
+
+        Runs while the head is still starting (``head_address`` is known in advance: the
+        head's ip and the plan's GCS port): a node's ray start keeps trying to reach the GCS
+        until it serves, so the node's start overlaps the head's. Joining is checked once
+        ``head_ready`` is set (the driver is connected by then).
+        """
         ex = self.executor
         started = time.monotonic()
         try:
@@ -83,6 +89,8 @@ class RemoteNodeSession:
                     self.mount = mount
                 mount.start()
                 workdir = mount.remote_path
+                if self._stopped:
+                    return
             ssh_argv = ex.node_agent_argv(self.index, self.node, head_address, workdir)
             from ._ray_head import AgentProcess  # noqa: PLC0415
             logger.info("%s: starting ray (joining %s)", self.name, head_address)
@@ -90,11 +98,16 @@ class RemoteNodeSession:
                 if self._stopped:
                     return
                 self.agent = AgentProcess(self.name, ssh_argv, stdin_line=ex.session.token)
-            self.joined = self._wait_until_joined(started + ex.join_timeout)
+            head_ready.wait()
+            if ex.head_failed or self._stopped:
+                return
+            self.joined = self._wait_until_joined(time.monotonic() + ex.join_timeout)
             logger.info("%s: joined with %d CPUs in %.1f s", self.name, self.joined.cpus,
                         time.monotonic() - started)
         except Exception as error:  # noqa: BLE001 - a failing node is reported, not raised
             self.failure = self._explain(error)
+            logger.warning("node %s is not used: %s", self.name, self.failure)
+            self.disconnect()
 
     def _wait_until_joined(self, deadline: float) -> Node:
         import ray  # noqa: PLC0415
@@ -124,7 +137,15 @@ class RemoteNodeSession:
     def _explain(self, error: Exception) -> str:
         if isinstance(error, _NodeStartFailed):
             return str(error)
+        failure = getattr(error, "failure", None)  # NodeUnreachable: what happened, what to do
+        if failure is not None:
+            return str(failure)
         return f"{type(error).__name__}: {error}"
+
+    def cancel(self) -> None:
+        """Make a :meth:`connect` running in another thread give up at its next step."""
+        with self._lock:
+            self._stopped = True
 
     def disconnect(self) -> None:
         """Stop this node's ray and mount; also after a failed or interrupted connect."""
@@ -209,8 +230,10 @@ class SshRayClusterExecutor(Executor):
         self.system_config = system_config
         self.session: RaySession | None = None
         self.failed_nodes: dict[str, str] = {}   # node name -> why it did not join
+        self.head_failed = False
         self._head = None
         self._remote: list[RemoteNodeSession] = []
+        self._connect_threads: list[threading.Thread] = []
         self._nodes: tuple[Node, ...] = ()
 
     def node_agent_argv(self, index: int, node, head_address: str,
@@ -249,37 +272,51 @@ class SshRayClusterExecutor(Executor):
             node_ip_address=head_ip, system_config=self.system_config,
             start_timeout=self.start_timeout)
         atexit.register(self.shutdown)
+        head_ready = threading.Event()
+        self.head_failed = False
+        threads = []
         try:
-            self._head.start()
-            self._head.driver.connect(self._head.address, runtime_env=enb_runtime_env())
+            self._head.launch()
+            if head_ip is not None:  # nodes start while the head does
+                threads = self._start_connecting(f"{head_ip}:{self.port_plan.port('gcs')}",
+                                                 head_ready)
+            address = self._head.wait_until_serving()
+            self._head.driver.connect(address, runtime_env=enb_runtime_env())
             head = head_node_from_ray()
-            self._connect_nodes(self._head.address)
+            if head_ip is None:
+                threads = self._start_connecting(address, head_ready)
+            head_ready.set()
+            self._finish_connecting(threads)
             self._nodes = (head,) + tuple(r.joined for r in self._remote if r.joined)
         except BaseException:
+            self.head_failed = True
+            head_ready.set()
             self.shutdown()
             raise
         super().start()
         logger.info("ray cluster ready: %s", ", ".join(
             f"{node.name} ({node.cpus} CPUs)" for node in self._nodes))
 
-    def _connect_nodes(self, head_address: str) -> None:
+    def _start_connecting(self, head_address: str,
+                          head_ready: threading.Event) -> list[threading.Thread]:
         self._remote = [RemoteNodeSession(i, node, self)
                         for i, node in enumerate(self.cluster_nodes)]
-        if not self._remote:
-            return
-        logger.info("connecting %d node(s)", len(self._remote))
-        threads = [threading.Thread(target=remote.connect, args=(head_address,),
+        if self._remote:
+            logger.info("connecting %d node(s) to %s", len(self._remote), head_address)
+        threads = [threading.Thread(target=remote.connect, args=(head_address, head_ready),
                                     name=f"enb-connect-{remote.name}", daemon=True)
                    for remote in self._remote]
         for thread in threads:
             thread.start()
+        self._connect_threads = threads
+        return threads
+
+    def _finish_connecting(self, threads: list[threading.Thread]) -> None:
         for thread in threads:
             thread.join()
         for remote in self._remote:
             if remote.failure is not None:
                 self.failed_nodes[remote.name] = remote.failure
-                logger.warning("node %s is not used: %s", remote.name, remote.failure)
-                remote.disconnect()
         if not any(remote.joined for remote in self._remote):
             logger.warning("no node of the cluster joined; running on the head only")
 
@@ -289,6 +326,11 @@ class SshRayClusterExecutor(Executor):
             # Disconnecting the driver first ends its tasks everywhere, so nodes stop quickly.
             self._head.driver.disconnect()
         remotes, self._remote = self._remote, []
+        threads, self._connect_threads = self._connect_threads, []
+        for remote in remotes:  # an interrupted start: let the connecting threads finish first
+            remote.cancel()
+        for thread in threads:
+            thread.join(self.mount_timeout + self.join_timeout)
         if remotes:
             with concurrent.futures.ThreadPoolExecutor(len(remotes)) as pool:
                 for future in [pool.submit(remote.disconnect) for remote in remotes]:

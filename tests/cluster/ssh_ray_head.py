@@ -11,6 +11,7 @@ pause_file (optional: wait until it is removed before shutting down), remote_mou
 """
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import logging
 import os
@@ -47,7 +48,7 @@ def where_am_i(index):
 def main() -> None:
     config = json.loads(sys.argv[1])
     logging.basicConfig(level=logging.DEBUG if config.get("debug") else logging.INFO,
-                        stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+                        stream=sys.stderr, format="%(relativeCreated)6.0f %(levelname)s %(name)s: %(message)s")
     from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
     from enb.transport import SshOptions
 
@@ -69,7 +70,11 @@ def main() -> None:
             timings["first_result"] = time.monotonic() - first
             timings["bring_up_to_first_result"] = time.monotonic() - started
             futures = [pool.submit(where_am_i, i) for i in range(config.get("tasks", 30))]
-            results = [future.result(timeout=300) for future in futures]
+            for future in concurrent.futures.as_completed(futures, timeout=300):
+                if future.result()["hostname"] != socket.gethostname():
+                    timings.setdefault("bring_up_to_first_remote_result",
+                                       time.monotonic() - started)
+            results = [future.result() for future in futures]
         pause_file = config.get("pause_file")
         if pause_file:
             with open(pause_file + ".ready", "w"):
