@@ -45,6 +45,35 @@ def where_am_i(index):
             "token_mode": token_mode}
 
 
+def sleep_then_where(seconds):
+    time.sleep(seconds)
+    return socket.gethostname()
+
+
+def node_death(executor, config) -> dict:
+    """Run long tasks, announce they run (the test then kills a node), report each outcome."""
+    executor.max_retries = config.get("max_retries", 0)
+    outcomes = []
+    with executor.open_pool(remember_pool, ("death",)) as pool:
+        # warm every worker up first, so that the long tasks start together
+        [f.result(timeout=120) for f in [pool.submit(where_am_i, i) for i in range(6)]]
+        futures = [pool.submit(sleep_then_where, config.get("task_seconds", 20))
+                   for _ in range(len(executor.nodes))]
+        time.sleep(3)
+        with open(config["running_file"], "w"):
+            pass
+        for future in futures:
+            try:
+                outcomes.append(["ok", future.result(timeout=300)])
+            except Exception as error:  # noqa: BLE001 - reported to the test
+                outcomes.append(["error", type(error).__name__, str(error)[:2000],
+                                 getattr(error, "node", None)])
+        # the cluster goes on without the dead node
+        after = [f.result(timeout=120)["hostname"]
+                 for f in [pool.submit(where_am_i, i) for i in range(6)]]
+    return {"outcomes": outcomes, "after": after}
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
     logging.basicConfig(level=logging.DEBUG if config.get("debug") else logging.INFO,
@@ -64,6 +93,12 @@ def main() -> None:
     with executor:
         timings["bring_up"] = time.monotonic() - started
         print("SESSION", executor.session.tag, flush=True)
+        if config.get("scenario") == "node_death":
+            report = node_death(executor, config)
+            report["nodes"] = [[n.name, n.address, n.cpus, n.is_head] for n in executor.nodes]
+            report["session"] = executor.session.tag
+            print("RESULT " + json.dumps(report), flush=True)
+            return
         with executor.open_pool(remember_pool, ("cluster-pool",)) as pool:
             first = time.monotonic()
             pool.submit(where_am_i, -1).result(timeout=120)

@@ -67,13 +67,13 @@ class HeadRun:
     """The head script in a subprocess; ``pause`` keeps the cluster up until released."""
 
     def __init__(self, cluster, venv_python, project: Path, csv: Path, *, pause: bool = False,
-                 tasks: int = 30):
+                 tasks: int = 30, **extra):
         self.pause_file = project / "pause" if pause else None
         if self.pause_file:
             self.pause_file.touch()
         config = dict(csv=str(csv), project_root=str(project), ray_port=RAY_PORT,
                       known_hosts=str(cluster.known_hosts), remote_python=str(venv_python),
-                      tasks=tasks, pause_file=str(self.pause_file) if pause else None)
+                      tasks=tasks, pause_file=str(self.pause_file) if pause else None, **extra)
         self.stderr_path = project / "head.log"
         self.stderr = open(self.stderr_path, "w")
         self.process = subprocess.Popen([str(venv_python), str(HEAD_SCRIPT), json.dumps(config)],
@@ -257,7 +257,7 @@ def test_a_killed_head_leaves_no_ray_of_the_session_on_the_nodes(netns_cluster, 
         _stop_orphaned_mounts(cluster, tmp_project)
 
 
-def _stop_orphaned_mounts(cluster, project: Path) -> None:
+def _stop_orphaned_mounts(cluster, project: Path, nodes=None) -> None:
     """Stop the reverse-mount pipelines a killed head left (they run in their own groups)."""
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -271,5 +271,35 @@ def _stop_orphaned_mounts(cluster, project: Path) -> None:
                 os.killpg(int(entry), signal.SIGTERM)
             except OSError:
                 pass
-    for node in cluster.nodes:
+    for node in nodes or cluster.nodes:
         wait_until(lambda: cluster.mounts(node) == [], 30, "the orphaned mount to go")
+
+
+def test_a_node_that_dies_mid_task_is_a_worker_lost_error_naming_it(make_netns_cluster,
+                                                                     venv_python):
+    cluster = make_netns_cluster(2)
+    survivor, victim = cluster.nodes
+    project = cluster.workdir / "project-node-death"
+    project.mkdir(mode=0o755)
+    csv = cluster.write_cluster_csv(project / "enb_cluster.csv")
+    running = project / "running"
+    # Without ray's own retries the loss reaches the caller (the engine resubmits it).
+    run = HeadRun(cluster, venv_python, project, csv, scenario="node_death",
+                  running_file=str(running), max_retries=0, task_seconds=10)
+    try:
+        wait_until(lambda: running.exists() or run.process.poll() is not None, 180,
+                   "the long tasks to run")
+        cluster.kill_node(victim)
+        report = run.result()
+    finally:
+        run.close()
+        _stop_orphaned_mounts(cluster, project, nodes=[survivor])
+    outcomes = report["outcomes"]
+    lost = [outcome for outcome in outcomes if outcome[0] == "error"]
+    assert len(lost) == 1 and len(outcomes) == 3, outcomes
+    _, kind, message, node = lost[0]
+    assert kind == "WorkerLostError" and "NodeDied" in message
+    assert node == f"{victim.ssh_user}@{victim.address}"
+    # the pool went on, on the head and the surviving node
+    assert victim.name not in report["after"]
+    assert session_pids(report["session"]) == []
