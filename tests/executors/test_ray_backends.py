@@ -116,7 +116,9 @@ def listening_ports(pids) -> set[int]:
 @pytest.fixture(scope="module")
 def module_executor():
     from ray import cloudpickle
+    from enb.executors import shutdown_all
     from enb.executors.local_ray import LocalRayExecutor
+    shutdown_all()  # executors other tests left running: one ray driver per process
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ports_before = listening_ports([os.getpid()])
     executor = LocalRayExecutor(cpu_limit=2, ray_port=FIRST_PORT, ray_port_count=PORT_COUNT,
