@@ -89,7 +89,7 @@ def _cpu_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
 def _montecarlo_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
     return (Step("run", "montecarlo_pi.py", {"rows": sizes.montecarlo_rows,
                                              "samples": sizes.montecarlo_samples,
-                                             "ideal_rows": min(4, sizes.montecarlo_rows)}),)
+                                             "ideal_rows": min(6, sizes.montecarlo_rows)}),)
 
 
 def _bringup_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:

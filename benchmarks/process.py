@@ -1,15 +1,18 @@
 """Run one workload script in a fresh process and measure it from outside.
 
-The script runs in its own session (``start_new_session``), which tags every process it
-starts, ray's daemons included: the runner samples their summed memory while it runs,
-kills the whole group on a timeout, and after it exits ends any process the script left
-behind in that session (by pid: they are ours) and reports them, since a leak is a finding.
+The script runs in a session of its own (``start_new_session``) with a unique
+``ENB_BENCH_STEP`` variable in its environment. Every process it starts inherits one or the
+other, including daemons that start sessions of their own (ray's, started by ``ray start``)
+as long as they keep the environment. The runner samples the summed memory of these
+processes while the script runs, kills the group on a timeout, and after the script exits
+ends whatever it left behind (by pid: they are ours) and reports them: a leak is a finding.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import secrets
 import signal
 import subprocess
 import threading
@@ -31,9 +34,9 @@ class StepOutcome:
     measurements: dict
     #: ``ru_maxrss`` from ``wait4``: the larger of the process's peak and its reaped children's.
     peak_rss_mb: float | None
-    #: Peak of the summed RSS of every process in the session, sampled every SAMPLE_PERIOD_S.
+    #: Peak of the summed RSS of the step's processes, sampled every SAMPLE_PERIOD_S.
     session_peak_rss_mb: float | None
-    #: "pid name" of processes still alive in the session after the script exited.
+    #: "pid name" of the step's processes still alive after the script exited.
     leftovers: list[str]
     error: str | None = None
 
@@ -41,8 +44,12 @@ class StepOutcome:
         return dataclasses.asdict(self)
 
 
-def _session_members(sid: int) -> list[int]:
-    """Return the pids of live processes whose session id is ``sid``."""
+TAG_VARIABLE = "ENB_BENCH_STEP"
+
+
+def _step_members(sid: int, tag: str) -> list[int]:
+    """Return the pids of live processes in session ``sid`` or carrying ``tag``."""
+    needle = f"{TAG_VARIABLE}={tag}".encode()
     members = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -50,11 +57,16 @@ def _session_members(sid: int) -> list[int]:
         try:
             with open(f"/proc/{entry.name}/stat", "rb") as stat:
                 fields = stat.read().rsplit(b")", 1)[1].split()
-        except OSError:
+            if fields[0] == b"Z":  # after the name: state, ppid, pgrp, session; zombies are gone
+                continue
+            if int(fields[3]) == sid:
+                members.append(int(entry.name))
+                continue
+            with open(f"/proc/{entry.name}/environ", "rb") as environ:
+                if needle in environ.read().split(b"\0"):
+                    members.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
             continue
-        # After the command name: state, ppid, pgrp, session, ...; zombies hold no memory.
-        if int(fields[3]) == sid and fields[0] != b"Z":
-            members.append(int(entry.name))
     return members
 
 
@@ -75,9 +87,9 @@ def _process_name(pid: int) -> str:
         return "?"
 
 
-def end_session(sid: int, grace_s: float = 3.0) -> list[str]:
-    """Terminate the processes left in session ``sid`` (SIGTERM, then SIGKILL); describe them."""
-    pids = _session_members(sid)
+def end_step(sid: int, tag: str, grace_s: float = 3.0) -> list[str]:
+    """Terminate what a step left running (SIGTERM, then SIGKILL); describe each process."""
+    pids = _step_members(sid, tag)
     described = [f"{pid} {_process_name(pid)}" for pid in pids]
     for pid in pids:
         try:
@@ -87,7 +99,8 @@ def end_session(sid: int, grace_s: float = 3.0) -> list[str]:
     deadline = time.monotonic() + grace_s
     while pids and time.monotonic() < deadline:
         time.sleep(0.1)
-        pids = [pid for pid in pids if pid in set(_session_members(sid))]
+        alive = set(_step_members(sid, tag))
+        pids = [pid for pid in pids if pid in alive]
     for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
@@ -97,17 +110,18 @@ def end_session(sid: int, grace_s: float = 3.0) -> list[str]:
 
 
 class _MemorySampler(threading.Thread):
-    """Track the peak of the summed RSS of a session's processes."""
+    """Track the peak of the summed RSS of a step's processes."""
 
-    def __init__(self, sid: int):
+    def __init__(self, sid: int, tag: str):
         super().__init__(daemon=True)
         self.sid = sid
+        self.tag = tag
         self.peak_mb = 0.0
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
-            total = sum(_rss_mb(pid) for pid in _session_members(self.sid))
+            total = sum(_rss_mb(pid) for pid in _step_members(self.sid, self.tag))
             self.peak_mb = max(self.peak_mb, total)
             self.stop.wait(SAMPLE_PERIOD_S)
 
@@ -122,14 +136,15 @@ def run_script(python: str, script: Path, argv: list[str], params: dict, env: di
     out = workdir / f"{label}.json"
     out.unlink(missing_ok=True)
     params = {**params, "out": str(out), "workdir": str(workdir)}
-    env = {**env, "ENB_BENCH_PARAMS": json.dumps(params)}
+    tag = secrets.token_hex(8)
+    env = {**env, "ENB_BENCH_PARAMS": json.dumps(params), TAG_VARIABLE: tag}
     stdout_path, stderr_path = workdir / f"{label}.stdout", workdir / f"{label}.stderr"
     with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
         start = time.perf_counter()
         proc = subprocess.Popen([python, str(script), *argv], cwd=workdir, env=env,
                                 stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
                                 start_new_session=True)
-        sampler = _MemorySampler(proc.pid)
+        sampler = _MemorySampler(proc.pid, tag)
         sampler.start()
         timed_out = threading.Event()
 
@@ -148,7 +163,7 @@ def run_script(python: str, script: Path, argv: list[str], params: dict, env: di
         except BaseException:  # Ctrl-C: take the whole session down with us
             kill_on_timeout()
             os.waitpid(proc.pid, 0)
-            end_session(proc.pid)
+            end_step(proc.pid, tag)
             raise
         finally:
             wall_s = time.perf_counter() - start
@@ -156,7 +171,7 @@ def run_script(python: str, script: Path, argv: list[str], params: dict, env: di
             sampler.stop.set()
         proc.returncode = os.waitstatus_to_exitcode(status)
     sampler.join()
-    leftovers = end_session(proc.pid)
+    leftovers = end_step(proc.pid, tag)
 
     outcome = StepOutcome(ok=False, wall_s=wall_s, returncode=proc.returncode,
                           measurements={}, peak_rss_mb=usage.ru_maxrss / 1024,

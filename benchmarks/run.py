@@ -56,6 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "ssh-ray-cluster is skipped)")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT,
                         help=f"where latest.json and latest.md go (default: {DEFAULT_OUTPUT})")
+    parser.add_argument("--scratch-dir", type=Path, metavar="DIR",
+                        help="where the steps' temporary work folders go (default: the system's "
+                             "temporary folder); cluster nodes must be able to mount it")
     parser.add_argument("--timeout", type=float, metavar="SECONDS",
                         help="per-step timeout (default: the mode's)")
     return parser.parse_args(argv)
@@ -95,6 +98,7 @@ def run_workload(workload: Workload, impl: impls.Implementation, executor: str |
     record = {"rep": rep, "impl": impl.key, "workload": workload.name, "executor": executor,
               "ok": True, "error": None, "steps": {}}
     workdir = Path(tempfile.mkdtemp(prefix=f"{workload.name}-{impl.key}-", dir=scratch))
+    workdir.chmod(0o755)
     try:
         for script in WORKLOAD_SCRIPTS.glob("*.py"):
             shutil.copy(script, workdir / script.name)
@@ -170,12 +174,17 @@ def main(argv: list[str] | None = None) -> int:
         "executors": executors,
     }
     runs: list[dict] = []
-    scratch = Path(tempfile.mkdtemp(prefix="enb-bench-"))
+    if args.scratch_dir:
+        args.scratch_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="enb-bench-", dir=args.scratch_dir))
+    scratch.chmod(0o755)  # remote nodes may read it as other users
     budget = sizes.time_budget_s if args.repetitions is None else None
+    loop_started = time.time()
     try:
         for rep in range(1, repetitions + 1):
             elapsed = time.time() - started
-            if budget and rep > 1 and elapsed + elapsed / (rep - 1) > budget:
+            per_rep = (time.time() - loop_started) / max(1, rep - 1)
+            if budget and rep > 1 and elapsed + per_rep > budget:
                 document["suite"]["stopped_early"] = (
                     f"{rep - 1} of {repetitions} repetitions: another would pass the "
                     f"{budget:.0f} s budget of a {mode} run")
