@@ -113,6 +113,15 @@ class RaySession:
         return os.path.join(SESSION_BASE_DIR, self.tag)
 
     @property
+    def ray_temp_dir(self) -> str:
+        """ray's ``--temp-dir``, inside the session dir.
+
+        ray makes its temp dir world-writable (``try_make_directory_shared``); one level down,
+        the owner-only session dir still keeps other users out of it.
+        """
+        return os.path.join(self.temp_dir, "ray")
+
+    @property
     def token_path(self) -> str:
         return os.path.join(self.temp_dir, TOKEN_FILE_NAME)
 
@@ -154,7 +163,7 @@ def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySessi
     options: list[tuple[str, object, bool]] = []  # (flag, value or None for a switch, is_port)
     if head:
         options += [("--head", None, False), ("--port", plan.port("gcs"), True),
-                    ("--temp-dir", session.temp_dir, False),
+                    ("--temp-dir", session.ray_temp_dir, False),
                     ("--ray-client-server-port", plan.port("ray_client_server"), True),
                     ("--include-dashboard", "true" if include_dashboard else "false", False)]
         if include_dashboard:

@@ -241,7 +241,7 @@ class RayHead:
 
     def wait_until_serving(self) -> str:
         """Wait until the head serves; return its GCS address (or raise ExecutorStartError)."""
-        address_file = os.path.join(self.session.temp_dir, "ray_current_cluster")
+        address_file = os.path.join(self.session.ray_temp_dir, "ray_current_cluster")
         deadline = time.monotonic() + self.start_timeout
         while not os.path.exists(address_file):
             if not self._agent.running:

@@ -32,8 +32,9 @@ def where_am_i(index):
     token_path = os.environ.get("RAY_AUTH_TOKEN_PATH", "")
     try:
         token_mode = oct(os.stat(token_path).st_mode & 0o777)
+        session_dir_mode = oct(os.stat(os.path.dirname(token_path)).st_mode & 0o777)
     except OSError:
-        token_mode = None
+        token_mode = session_dir_mode = None
     # A relative path: lands in the head's project folder, whichever node writes it.
     os.makedirs("written", exist_ok=True)
     with open(os.path.join("written", f"{socket.gethostname()}-{index}.txt"), "w") as out:
@@ -42,7 +43,7 @@ def where_am_i(index):
     return {"index": index, "hostname": socket.gethostname(), "cwd": os.getcwd(),
             "ip": ray.util.get_node_ip_address(), "pid": os.getpid(),
             "pool": os.environ.get("ENB_TEST_POOL"), "inits": os.environ.get("ENB_TEST_INITS"),
-            "token_mode": token_mode}
+            "token_mode": token_mode, "session_dir_mode": session_dir_mode}
 
 
 def sleep_then_where(seconds):

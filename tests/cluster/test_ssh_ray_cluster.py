@@ -177,6 +177,7 @@ def test_a_pool_runs_on_every_node_from_the_project_folder(netns_cluster, venv_p
     # initializer ran once per worker process, initargs reached every node; token owner-only
     assert {(r["pool"], r["inits"]) for r in results} == {("cluster-pool", "1")}
     assert {r["token_mode"] for r in results} == {"0o600"}
+    assert {r["session_dir_mode"] for r in results} == {"0o700"}
     # Files written through relative paths landed in the head's project folder.
     written = set(os.listdir(tmp_project / "written"))
     assert {f"{r['hostname']}-{r['index']}.txt" for r in results} <= written

@@ -10,6 +10,7 @@ import concurrent.futures
 import importlib.util
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -259,6 +260,15 @@ def test_closing_with_cancel_drops_tasks_that_did_not_start(executor, tmp_path):
     with pytest.raises(RuntimeError, match="closed"):
         pool.submit(nap, 0)
     concurrent.futures.wait(futures, timeout=120)
+
+
+def test_session_files_are_private_to_this_user(executor):
+    session = executor.session
+    assert stat.S_IMODE(os.stat(session.temp_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(session.token_path).st_mode) == 0o600
+    # ray makes its own temp dir world-writable; it lies inside the private one
+    assert os.path.dirname(session.ray_temp_dir) == session.temp_dir
+    assert os.path.exists(os.path.join(session.ray_temp_dir, "ray_current_cluster"))
 
 
 def test_every_port_ray_listens_on_is_inside_the_range(executor, tmp_path):

@@ -87,7 +87,8 @@ def test_head_argv_pins_every_port_inside_the_plan():
     for flag in set(PORT_FLAGS) - {"--dashboard-port"}:
         assert int(values[flag]) in PLAN, flag
     assert values["--port"] == "11000"
-    assert values["--temp-dir"] == "/tmp/enb-ray-0123456789"
+    # inside the owner-only session dir: ray makes its own temp dir world-writable
+    assert values["--temp-dir"] == "/tmp/enb-ray-0123456789/ray"
     assert values["--num-cpus"] == "2"
     assert "--head" in values and "--block" in values
     assert "--address" not in values
