@@ -1,7 +1,7 @@
 """The three things measured: ours, the published enb 1.1.3, and the ideal (no enb at all).
 
 Each is an interpreter plus an environment plus the command-line arguments its scripts get.
-Ours runs from this checkout (``PYTHONPATH`` = repository root). enb 1.1.3 runs from a venv
+Ours runs from a compiled copy of this checkout's ``enb`` package (``PYTHONPATH``). enb 1.1.3 runs from a venv
 on Python 3.12 that this module creates once and caches, since enb 1.1.3 imports only on
 Python >= 3.12. The ideal runs the same scripts with ``impl=ideal`` on our interpreter.
 """
@@ -69,10 +69,26 @@ def _base_env() -> dict:
     return env
 
 
-def ours(python: str | None = None) -> Implementation:
-    """Return our enb, from this checkout, on ``python`` (default: this interpreter)."""
+def snapshot_ours(into: Path, python: str | None = None) -> Path:
+    """Copy this checkout's ``enb`` package into ``into`` and compile it; return ``into``.
+
+    The suite runs ours from the copy: other people's edits to the working tree during a
+    long run cannot reach it, and its bytecode is compiled once, as an installed package's
+    is, without writing ``__pycache__`` folders into the repository (the environment may
+    set ``PYTHONDONTWRITEBYTECODE``, which would make every process compile enb again).
+    """
+    into.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REPO_ROOT / "enb", into / "enb",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    subprocess.run([python or sys.executable, "-m", "compileall", "-q", str(into / "enb")],
+                   check=True, timeout=300, env=_base_env(), stdout=subprocess.DEVNULL)
+    return into
+
+
+def ours(snapshot: Path, python: str | None = None) -> Implementation:
+    """Return our enb, from a :func:`snapshot_ours` folder, on ``python`` (default: this one)."""
     env = _base_env()
-    env["PYTHONPATH"] = str(REPO_ROOT)
+    env["PYTHONPATH"] = str(snapshot)
     return Implementation("ours", "ours", python or sys.executable, env, takes_executor=True)
 
 

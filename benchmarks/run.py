@@ -134,14 +134,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.cluster_csv:  # the scripts run in a work folder: make the path absolute
         args.cluster_csv = str(Path(args.cluster_csv).resolve())
+    args.command = "python -m benchmarks " + shlex.join(
+        argv if argv is not None else sys.argv[1:])
+    if args.scratch_dir:
+        args.scratch_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="enb-bench-", dir=args.scratch_dir))
+    scratch.chmod(0o755)  # remote nodes may read it as other users
+    try:
+        return _run(args, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, scratch: Path) -> int:
+    started = time.time()
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     sizes = MODES[mode]
     repetitions = args.repetitions or sizes.repetitions
     with_enb113 = args.enb113 if args.enb113 is not None else mode == "full"
-    started = time.time()
-    command = "python -m benchmarks " + shlex.join(argv if argv is not None else sys.argv[1:])
 
-    ours = impls.ours(args.python)
+    ours = impls.ours(impls.snapshot_ours(scratch / "ours", args.python), args.python)
     ideal = impls.ideal(args.python)
     implementations = {"ours": impls.describe(ours), "ideal": impls.describe(ideal)}
     implementations["ours"].pop("enb", None)  # metadata of some installed enb, not this checkout
@@ -166,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     workloads = [w for w in WORKLOADS if not args.workloads or w.name in args.workloads]
 
     document = {
-        "suite": {"mode": mode, "repetitions": repetitions, "command": command,
+        "suite": {"mode": mode, "repetitions": repetitions, "command": args.command,
                   "sizes": {k: v for k, v in vars(sizes).items() if k != "repetitions"},
                   "interrupted": False},
         "machine": machine.describe(impls.REPO_ROOT),
@@ -174,10 +186,6 @@ def main(argv: list[str] | None = None) -> int:
         "executors": executors,
     }
     runs: list[dict] = []
-    if args.scratch_dir:
-        args.scratch_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="enb-bench-", dir=args.scratch_dir))
-    scratch.chmod(0o755)  # remote nodes may read it as other users
     budget = sizes.time_budget_s if args.repetitions is None else None
     loop_started = time.time()
     try:
@@ -205,8 +213,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         document["suite"]["interrupted"] = True
         log("interrupted: writing partial results")
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
     document["suite"]["duration_s"] = time.time() - started
     document["machine"]["load_average_end"] = machine.load_average()
