@@ -41,15 +41,17 @@ _workdir_entered = False
 
 
 def _enter_workdir() -> None:
+    """Move to the first existing folder of ``ENB_RAY_WORKDIR`` (``os.pathsep``-separated)."""
     global _workdir_entered
     if _workdir_entered:
         return
-    workdir = os.environ.get(WORKDIR_ENV)
-    if workdir:
+    for workdir in filter(None, os.environ.get(WORKDIR_ENV, "").split(os.pathsep)):
         workdir = os.path.expanduser(workdir)
-        os.chdir(workdir)
-        if workdir not in sys.path:
-            sys.path.insert(0, workdir)
+        if os.path.isdir(workdir):
+            os.chdir(workdir)
+            if workdir not in sys.path:
+                sys.path.insert(0, workdir)
+            break
     _workdir_entered = True
 
 

@@ -77,7 +77,7 @@ class RemoteNodeSession:
         ex = self.executor
         started = time.monotonic()
         try:
-            workdir = None
+            workdir = ex.node_workdir(None)
             if ex.remote_mount:
                 from enb.transport import ReverseMount  # noqa: PLC0415
                 logger.info("%s: mounting %s at ~/.enb-remote", self.name, ex.project_root)
@@ -88,7 +88,7 @@ class RemoteNodeSession:
                         return
                     self.mount = mount
                 mount.start()
-                workdir = mount.remote_path
+                workdir = ex.node_workdir(mount.remote_path)
                 if self._stopped:
                     return
             ssh_argv = ex.node_agent_argv(self.index, self.node, head_address, workdir)
@@ -188,7 +188,9 @@ class SshRayClusterExecutor(Executor):
     ``enb_cluster.csv``, or ClusterNode objects. ``cpu_limit``: worker slots on the head (each
     node's come from its ``cpu_limit``). Ports: ``[ray_port, ray_port + ray_port_count)`` on
     every machine. ``project_root``: the head's project folder (default: the current one),
-    mounted on nodes at ``~/.enb-remote`` unless ``remote_mount`` is false. ``remote_python``:
+    mounted on nodes at ``~/.enb-remote``, where nodes' workers run; with ``remote_mount``
+    false, they run in the same path if the node has it (a shared file system), else in the
+    home folder. ``remote_python``:
     the interpreter with ray on the nodes (same ray and Python release as here).
     ``head_address``: the address nodes reach the head at (default: this machine's address on
     the route to the first node). ``ssh_options`` (:class:`enb.transport.SshOptions`) and
@@ -235,6 +237,14 @@ class SshRayClusterExecutor(Executor):
         self._remote: list[RemoteNodeSession] = []
         self._connect_threads: list[threading.Thread] = []
         self._nodes: tuple[Node, ...] = ()
+
+    def node_workdir(self, mount_path: str | None) -> str:
+        """Return where a node's workers run tasks (``ENB_RAY_WORKDIR``).
+
+        The mount of the project when there is one; otherwise the head's project path if the
+        node has it too (a shared file system), else the home folder.
+        """
+        return mount_path or os.pathsep.join([self.project_root, "~"])
 
     def node_agent_argv(self, index: int, node, head_address: str,
                         workdir: str | None) -> list[str]:

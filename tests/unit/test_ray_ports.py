@@ -246,3 +246,26 @@ def test_node_command_goes_through_the_transport_and_survives_the_remote_shell()
     assert all(int(values[f]) in executor.port_plan for f in PORT_FLAGS if f in values)
     assert f"{WORKDIR_ENV}=/home/alice/.enb-remote" in remote
     assert SESSION.token not in argv[-1]
+
+
+# --- worker side -------------------------------------------------------------------------------
+
+def test_workers_enter_the_first_existing_workdir_and_import_from_it(tmp_path, monkeypatch):
+    from enb.executors import _ray_pool
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.setattr(_ray_pool, "_workdir_entered", False)
+    monkeypatch.setenv(WORKDIR_ENV, os.pathsep.join([str(tmp_path / "absent"), str(project), "~"]))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.path", list(__import__("sys").path))
+    _ray_pool._enter_workdir()
+    assert os.getcwd() == str(project)
+    assert __import__("sys").path[0] == str(project)
+
+
+def test_no_remote_mount_means_the_same_path_or_the_home_folder():
+    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    executor = SshRayClusterExecutor([ClusterNode("10.0.0.7")], project_root="/data/project",
+                                     remote_mount=False)
+    assert executor.node_workdir(None) == os.pathsep.join(["/data/project", "~"])
+    assert executor.node_workdir("/home/u/.enb-remote") == "/home/u/.enb-remote"
