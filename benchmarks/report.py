@@ -5,7 +5,7 @@ import json
 import statistics
 from pathlib import Path
 
-from .plan import METRICS, WORKLOADS, Metric, Sizes
+from .plan import METRICS, WORKLOADS, Metric
 
 _WORKLOADS = {w.name: w for w in WORKLOADS}
 
@@ -60,7 +60,7 @@ def _relative_values(metric: Metric, runs: list[dict], reference: list[dict]):
     return values, errors
 
 
-def _better_factor(metric: Metric, ours: float, other: float) -> float | None:
+def _better_factor(metric: Metric, ours: float | None, other: float | None) -> float | None:
     """How many times better ours is than ``other`` (> 1: ours is better)."""
     if not ours or not other:
         return None
@@ -78,75 +78,75 @@ def summarize(runs: list[dict], executors: dict, implementations: dict,
         workload = _WORKLOADS[metric.workload]
         if workload.name not in workloads:
             continue
-        theirs_runs = [r for r in runs if r["impl"] == "enb113" and r["workload"] == workload.name]
-        ideal_runs = [r for r in runs if r["impl"] == "ideal" and r["workload"] == workload.name]
         if not workload.per_executor:
             executor_list = [None]
         else:
             executor_list = [e for e in (workload.executors or executors)
                              if e != metric.relative_to]
+        of_workload = [r for r in runs if r["workload"] == workload.name]
+        theirs = _theirs(metric, workload, of_workload, implementations)
+        ideal = _ideal(metric, of_workload)
         for executor in executor_list:
+            ours = _ours(metric, executor, of_workload, executors)
             result = {"metric": metric.key, "workload": metric.key.split(".")[0],
                       "label": metric.label, "unit": metric.unit,
                       "higher_is_better": metric.higher_is_better,
-                      "executor": executor or "any"}
-            status = executors.get(executor, {"available": True}) if executor else {
-                "available": True}
-            ours_runs = [r for r in runs if r["impl"] == "ours"
-                         and r["workload"] == workload.name and r["executor"] == executor]
-            if not status["available"]:
-                result["ours"] = {"skipped": status["reason"]}
-            elif metric.relative_to:
-                reference = [r for r in runs if r["impl"] == "ours" and r["workload"] ==
-                             workload.name and r["executor"] == metric.relative_to]
-                if not executors.get(metric.relative_to, {}).get("available"):
-                    result["ours"] = {"skipped": f"{metric.relative_to} not measured"}
-                else:
-                    result["ours"] = _summary(*_relative_values(metric, ours_runs, reference))
-            elif not ours_runs:
-                result["ours"] = {"skipped": "not run (see the command line)"}
-            else:
-                result["ours"] = _summary(*_values(metric, ours_runs, metric.value))
-
-            if metric.relative_to:
-                result["enb113"] = {"not_applicable": "a ratio between our executors"}
-            elif workload.enb113_skip:
-                result["enb113"] = {"skipped": workload.enb113_skip}
-            elif "skipped" in implementations.get("enb113", {}):
-                result["enb113"] = {"skipped": implementations["enb113"]["skipped"]}
-            elif theirs_runs:
-                result["enb113"] = _summary(*_values(metric, theirs_runs, metric.value))
-            else:
-                result["enb113"] = {"skipped": "not run"}
-
-            if metric.ideal and ideal_runs:
-                result["ideal"] = _summary(*_values(metric, ideal_runs, metric.ideal))
-            else:
-                result["ideal"] = {"not_applicable": "no ideal for this metric"}
-
-            ours_median = result["ours"].get("median")
-            theirs_median = result["enb113"].get("median")
-            ideal_median = result["ideal"].get("median")
-            result["vs_enb113"] = (_better_factor(metric, ours_median, theirs_median)
-                                   if ours_median is not None and theirs_median is not None
-                                   else None)
-            result["vs_ideal"] = (_better_factor(metric, ours_median, ideal_median)
-                                  if ours_median is not None and ideal_median is not None
-                                  else None)
-            target = metric.target_for(executor)
-            result["target"] = None
-            result["met"] = None
-            if target:
-                result["target"] = {"op": target.op, "threshold": target.threshold,
-                                    "text": target.text, "on": target.on}
-                if target.on == "ratio_to_ideal":
-                    if ours_median is not None and ideal_median:
-                        result["target"]["measured"] = ours_median / ideal_median
-                        result["met"] = target.met(ours_median / ideal_median)
-                elif ours_median is not None:
-                    result["met"] = target.met(ours_median)
+                      "executor": executor or "any", "ours": ours, "enb113": theirs,
+                      "ideal": ideal}
+            result.update(_judge(metric, executor, ours.get("median"), theirs.get("median"),
+                                 ideal.get("median")))
             results.append(result)
     return results
+
+
+def _ours(metric: Metric, executor: str | None, runs: list[dict], executors: dict) -> dict:
+    if executor and not executors[executor]["available"]:
+        return {"skipped": executors[executor]["reason"]}
+    mine = [r for r in runs if r["impl"] == "ours" and r["executor"] == executor]
+    if not mine:
+        return {"skipped": "not run (see the command line)"}
+    if not metric.relative_to:
+        return _summary(*_values(metric, mine, metric.value))
+    if not executors[metric.relative_to]["available"]:
+        return {"skipped": f"{metric.relative_to} not measured"}
+    reference = [r for r in runs if r["impl"] == "ours" and r["executor"] == metric.relative_to]
+    return _summary(*_relative_values(metric, mine, reference))
+
+
+def _theirs(metric: Metric, workload, runs: list[dict], implementations: dict) -> dict:
+    if metric.relative_to:
+        return {"not_applicable": "a ratio between our executors"}
+    if workload.enb113_skip:
+        return {"skipped": workload.enb113_skip}
+    if "skipped" in implementations.get("enb113", {}):
+        return {"skipped": implementations["enb113"]["skipped"]}
+    theirs = [r for r in runs if r["impl"] == "enb113"]
+    return _summary(*_values(metric, theirs, metric.value)) if theirs else {"skipped": "not run"}
+
+
+def _ideal(metric: Metric, runs: list[dict]) -> dict:
+    if not metric.ideal:
+        return {"not_applicable": "no ideal for this metric"}
+    ideal = [r for r in runs if r["impl"] == "ideal"]
+    return _summary(*_values(metric, ideal, metric.ideal)) if ideal else {"skipped": "not run"}
+
+
+def _judge(metric: Metric, executor: str | None, ours: float | None, theirs: float | None,
+           ideal: float | None) -> dict:
+    """Return the ratios to enb 1.1.3 and to the ideal, the target and whether ours meets it."""
+    judged = {"vs_enb113": _better_factor(metric, ours, theirs),
+              "vs_ideal": _better_factor(metric, ours, ideal), "target": None, "met": None}
+    target = metric.target_for(executor)
+    if target:
+        judged["target"] = {"op": target.op, "threshold": target.threshold,
+                            "text": target.text, "on": target.on}
+        if target.on == "ratio_to_ideal":
+            if ours is not None and ideal:
+                judged["target"]["measured"] = ours / ideal
+                judged["met"] = target.met(ours / ideal)
+        elif ours is not None:
+            judged["met"] = target.met(ours)
+    return judged
 
 
 # ---------------------------------------------------------------- output
