@@ -121,7 +121,21 @@ def _theirs(metric: Metric, workload, runs: list[dict], implementations: dict) -
     if "skipped" in implementations.get("enb113", {}):
         return {"skipped": implementations["enb113"]["skipped"]}
     theirs = [r for r in runs if r["impl"] == "enb113"]
-    return _summary(*_values(metric, theirs, metric.value)) if theirs else {"skipped": "not run"}
+    if not theirs:
+        return {"skipped": "not run"}
+    summary = _summary(*_values(metric, theirs, metric.value))
+    ours_rows = {_rows(r) for r in runs if r["impl"] == "ours"} - {None}
+    theirs_rows = {_rows(r) for r in theirs} - {None}
+    if len(theirs_rows) == 1 and theirs_rows != ours_rows:
+        summary["rows"] = theirs_rows.pop()  # fewer rows than ours: the table says so
+    return summary
+
+
+def _rows(run: dict) -> int | None:
+    """Return how many rows a run's table had (its first step's ``rows``), if it says."""
+    for step in run["steps"].values():
+        return step["measurements"].get("rows")
+    return None
 
 
 def _ideal(metric: Metric, runs: list[dict]) -> dict:
@@ -159,11 +173,14 @@ def _number(value: float, unit: str) -> str:
     return f"{value:.2f}"
 
 
-def _cell(summary: dict, unit: str) -> str:
+def _cell(summary: dict, unit: str, rows: int | None = None) -> str:
+    """Format a summary; ``rows``: say at how many rows it was measured (enb 1.1.3's trivial)."""
     if "median" in summary:
         text = _number(summary["median"], unit)
         if summary["n"] > 1:
             text += f" [{_number(summary['min'], unit)}–{_number(summary['max'], unit)}]"
+        if rows:
+            text += f" at {rows:,} rows"
         if summary.get("errors"):
             text += f" ({len(summary['errors'])} failed)"
         return text
@@ -238,7 +255,8 @@ def markdown(document: dict) -> str:
         unit = f" ({result['unit']})" if result["unit"] else ""
         lines.append("| " + " | ".join([
             result["label"] + unit, result["executor"],
-            _cell(result["ours"], result["unit"]), _cell(result["enb113"], result["unit"]),
+            _cell(result["ours"], result["unit"]),
+            _cell(result["enb113"], result["unit"], result["enb113"].get("rows")),
             _cell(result["ideal"], result["unit"]),
             _ratio(result["vs_enb113"], "enb113"), _ratio(result["vs_ideal"], "ideal"),
             result["target"]["text"] if result["target"] else "", _met(result),
@@ -278,11 +296,12 @@ def notes(document: dict) -> list[str]:
             messages = ([summary["error"]] if "error" in summary else []) + summary.get(
                 "errors", [])
             for message in messages:
-                key = (who, result["executor"], _first_line(message))
+                where = result["executor"] if who == "ours" else "its own"
+                key = (who, where, _first_line(message))
                 if key not in seen:
                     seen.add(key)
-                    out.append(f"error, {who} on {result['executor']} "
-                               f"({result['workload']}): {_first_line(message)}")
+                    out.append(f"error, {who} on {where} executor ({result['workload']}): "
+                               f"{_first_line(message)}")
     for run in document["runs"]:
         for label, step in run["steps"].items():
             recomputed = step["measurements"].get("recomputed_rows")
