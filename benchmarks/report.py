@@ -116,6 +116,8 @@ def _ours(metric: Metric, executor: str | None, runs: list[dict], executors: dic
 def _theirs(metric: Metric, workload, runs: list[dict], implementations: dict) -> dict:
     if metric.relative_to:
         return {"not_applicable": "a ratio between our executors"}
+    if not metric.compare_enb113:
+        return {"not_applicable": "not measured on enb 1.1.3"}
     if workload.enb113_skip:
         return {"skipped": workload.enb113_skip}
     if "skipped" in implementations.get("enb113", {}):
