@@ -375,11 +375,12 @@ def _head_report(facts: dict | None, error, runner: Runner, plan: PortPlan, remo
                                         "or run with --no_remote_mount_needed"))
             from enb.transport.mount import MountError, find_sftp_server  # noqa: PLC0415
             try:
-                sftp, why = find_sftp_server(), ""
-            except MountError as problem:
-                sftp, why = None, str(problem)
+                sftp = find_sftp_server()
+            except MountError:
+                sftp = None
             results.append(_tool_result(HEAD, "sftp-server", sftp, "openssh-sftp-server",
-                                        "or run with --no_remote_mount_needed", why))
+                                        "or run with --no_remote_mount_needed",
+                                        "not found where distributions put it, nor on PATH"))
         results.append(_ports_result(HEAD, facts, plan, head=True))
         results.append(CheckResult(HEAD, "cpus", Status.OK, f"{facts.get('cpus')} CPUs"))
         results.append(_space_result(HEAD, facts))
@@ -388,6 +389,7 @@ def _head_report(facts: dict | None, error, runner: Runner, plan: PortPlan, remo
 
 def _tool_result(node: str, tool: str, path: str | None, package: str, why: str,
                  detail: str = "") -> CheckResult:
+    """Return OK naming where ``tool`` is, or FAIL with the package that provides it."""
     if path:
         return CheckResult(node, tool, Status.OK, path)
     return CheckResult(node, tool, Status.FAIL, detail or f"{tool} is not installed",

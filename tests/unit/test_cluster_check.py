@@ -251,6 +251,18 @@ def test_mount_tools_missing_on_a_node_or_the_head_fail_with_the_package_to_inst
     assert "apt install vde2" in rows(report, HEAD)["dpipe"].fix
 
 
+def test_no_sftp_server_on_the_head_fails_with_the_package(monkeypatch):
+    from enb.transport.mount import MountError
+
+    def missing():
+        raise MountError("no sftp-server")
+
+    monkeypatch.setattr("enb.transport.mount.find_sftp_server", missing)
+    sftp = rows(check([GOOD], runner_for(**{"10_0_0_2": facts()})), HEAD)["sftp-server"]
+    assert sftp.status is Status.FAIL
+    assert sftp.fix.startswith("apt install openssh-sftp-server")
+
+
 def test_a_busy_service_port_fails_and_busy_worker_ports_only_warn():
     busy = {"20003": "EADDRINUSE", "20020": "EADDRINUSE", "20021": "EADDRINUSE"}
     ports = rows(check([GOOD], runner_for(**{"10_0_0_2": facts(busy_ports=busy)})),
@@ -496,3 +508,4 @@ def test_the_command_exits_2_for_a_missing_or_empty_cluster_file(tmp_path, capsy
     empty.write_text("address,ssh_user,ssh_port,local_ssh_file\n# 10.0.0.2,,,\n")
     assert enb_main(["cluster", "check", str(empty)]) == 2
     assert "lists no nodes" in capsys.readouterr().err
+
