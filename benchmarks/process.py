@@ -21,6 +21,9 @@ from pathlib import Path
 
 #: How often the session's memory is sampled, in seconds.
 SAMPLE_PERIOD_S = 0.25
+#: How long the step's other processes get to end on their own once the script has exited
+#: (a backend may tear down after its driver is gone); what still runs then is a leftover.
+LEFTOVER_GRACE_S = 10.0
 #: How much of a failed script's stderr is kept in the results.
 STDERR_TAIL_CHARS = 1500
 
@@ -38,6 +41,9 @@ class StepOutcome:
     session_peak_rss_mb: float | None
     #: "pid name" of the step's processes still alive after the script exited.
     leftovers: list[str]
+    #: How long the step's other processes ran on after the script exited (None: they were
+    #: still running after LEFTOVER_GRACE_S, and are the leftovers).
+    lingered_s: float | None = None
     error: str | None = None
 
     def as_dict(self) -> dict:
@@ -85,6 +91,16 @@ def _process_name(pid: int) -> str:
         return " ".join(a.decode(errors="replace") for a in argv[:3] if a)[:120]
     except OSError:
         return "?"
+
+
+def wait_for_exit(sid: int, tag: str, timeout_s: float) -> float | None:
+    """Wait until no process of the step runs; return how long that took (None: timed out)."""
+    start = time.monotonic()
+    while _step_members(sid, tag):
+        if time.monotonic() - start > timeout_s:
+            return None
+        time.sleep(0.2)
+    return time.monotonic() - start
 
 
 def end_step(sid: int, tag: str, grace_s: float = 3.0) -> list[str]:
@@ -171,11 +187,13 @@ def run_script(python: str, script: Path, argv: list[str], params: dict, env: di
             sampler.stop.set()
         proc.returncode = os.waitstatus_to_exitcode(status)
     sampler.join()
-    leftovers = end_step(proc.pid, tag)
+    lingered_s = wait_for_exit(proc.pid, tag, LEFTOVER_GRACE_S)
+    leftovers = end_step(proc.pid, tag) if lingered_s is None else []
 
     outcome = StepOutcome(ok=False, wall_s=wall_s, returncode=proc.returncode,
                           measurements={}, peak_rss_mb=usage.ru_maxrss / 1024,
-                          session_peak_rss_mb=sampler.peak_mb or None, leftovers=leftovers)
+                          session_peak_rss_mb=sampler.peak_mb or None, leftovers=leftovers,
+                          lingered_s=lingered_s)
     if timed_out.is_set():
         outcome.error = f"timed out after {timeout_s:.0f} s (killed)"
     elif proc.returncode != 0:

@@ -313,8 +313,12 @@ def notes(document: dict) -> list[str]:
             if step.get("leftovers"):
                 out.append(f"{run['impl']} on {run['executor'] or 'any'} ({run['workload']}/"
                            f"{label}, repetition {run['rep']}) left {len(step['leftovers'])} "
-                           f"processes running (ended by the suite): "
+                           f"processes running well after it exited (ended by the suite): "
                            f"{'; '.join(step['leftovers'][:3])}")
+            elif (step.get("lingered_s") or 0) > 1:
+                out.append(f"{run['impl']} on {run['executor'] or 'any'} ({run['workload']}/"
+                           f"{label}, repetition {run['rep']}): its processes ended "
+                           f"{step['lingered_s']:.1f} s after the script exited (not timed)")
     for run in document["runs"]:
         measured = run["steps"].get("run", {}).get("measurements", {})
         if run["ok"] and run["workload"] == "bringup" and run["impl"] == "ours":

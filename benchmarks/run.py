@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from . import implementations as impls
-from . import machine, report
+from . import machine, process, report
 from .plan import EXECUTORS, MODES, WORKLOADS, Workload
-from .process import run_script
+
 
 WORKLOAD_SCRIPTS = Path(__file__).resolve().parent / "workloads"
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results"
@@ -105,7 +105,7 @@ def run_workload(workload: Workload, impl: impls.Implementation, executor: str |
         # An empty user configuration: an ~/.config/enb/enb.ini must not change what runs.
         env = {**impl.env_for(executor), "XDG_CONFIG_HOME": str(scratch / "config")}
         for step in workload.steps(sizes, impl.key):
-            outcome = run_script(
+            outcome = process.run_script(
                 impl.python, workdir / step.script, impl.argv(executor, args.cluster_csv),
                 {**step.params, "impl": impl.impl_param}, env, workdir,
                 timeout_s=args.timeout or sizes.step_timeout_s, label=step.label)
@@ -115,12 +115,16 @@ def run_workload(workload: Workload, impl: impls.Implementation, executor: str |
                                 session_peak_rss_mb=outcome.session_peak_rss_mb)
             record["steps"][step.label] = {"measurements": measurements,
                                            "returncode": outcome.returncode,
-                                           "leftovers": outcome.leftovers}
+                                           "leftovers": outcome.leftovers,
+                                           "lingered_s": outcome.lingered_s}
             status = "ok" if outcome.ok else "FAILED: " + outcome.error.splitlines()[0][:160]
             log(f"  [{rep}] {workload.name:<13} {impl.key:<6} {executor or '-':<15} "
                 f"{step.label:<6} {outcome.wall_s:7.2f} s  {status}")
             if outcome.leftovers:
-                log(f"      left {len(outcome.leftovers)} processes behind (ended them)")
+                log(f"      left {len(outcome.leftovers)} processes running "
+                    f"{process.LEFTOVER_GRACE_S:.0f} s after it exited (ended them)")
+            elif outcome.lingered_s and outcome.lingered_s > 1:
+                log(f"      its processes ended {outcome.lingered_s:.1f} s after it exited")
             if not outcome.ok:
                 record["ok"] = False
                 record["error"] = f"{step.label}: {outcome.error}"
