@@ -71,6 +71,9 @@ class AgentProcess:
         self.label = label
         self._tail: collections.deque[str] = collections.deque(maxlen=40)
         self.started = threading.Event()
+        #: what the agent reported of its node: {"python": ..., "ray": ..., "executable": ...}
+        self.versions: dict[str, str] = {}
+        self.versions_known = threading.Event()
         logger.debug("[%s] running: %s", label, printable(argv))
         # A session of its own: a Ctrl-C in the terminal reaches this process only, which then
         # stops the agents in order; the agents never see the signal half-way.
@@ -94,6 +97,11 @@ class AgentProcess:
             logger.debug("[%s] %s", self.label, line)
             if line.startswith("enb-agent: started"):
                 self.started.set()
+            elif line.startswith("enb-agent: versions "):
+                self.versions = dict(word.split("=", 1) for word in line.split()[2:]
+                                     if "=" in word)
+                self.versions_known.set()
+        self.versions_known.set()  # none will come: do not keep anyone waiting
 
     @property
     def pid(self) -> int:
@@ -106,6 +114,13 @@ class AgentProcess:
     @property
     def returncode(self) -> int | None:
         return self._process.poll()
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` seconds for the agent to exit; return its status or None."""
+        try:
+            return self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def tail(self, lines: int = 12) -> str:
         """Return the last lines of the agent's output (ray's and ssh's errors end up here)."""

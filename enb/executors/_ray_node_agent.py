@@ -16,6 +16,7 @@ Lines starting with ``enb-agent:`` on stdout report progress to the head.
 """
 import argparse
 import os
+import platform
 import re
 import shutil
 import signal
@@ -132,7 +133,21 @@ def read_line(fd):
     return line
 
 
+def versions():
+    """Return this node's Python and ray versions (ray needs the same on every node)."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            ray_version = version("ray")
+        except PackageNotFoundError:
+            ray_version = "missing"
+    except ImportError:  # pragma: no cover - Python < 3.8
+        ray_version = "unknown"
+    return "python=" + platform.python_version() + " ray=" + ray_version
+
+
 def run(args):
+    say("versions " + versions() + " executable=" + sys.executable)
     if args.token_from_stdin:
         token = read_line(0).decode().strip()
         if not token:

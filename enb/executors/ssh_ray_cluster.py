@@ -22,6 +22,7 @@ import atexit
 import concurrent.futures
 import logging
 import os
+import platform
 import socket
 import threading
 import time
@@ -48,6 +49,33 @@ def local_address_towards(address: str, port: int = 22) -> str | None:
             return probe.getsockname()[0]
     except OSError:
         return None
+
+
+def version_mismatch(node_versions: Mapping[str, str]) -> str | None:
+    """Say how a node's Python and ray versions differ from this machine's, or return None.
+
+    ray needs the same ray release everywhere, and the same Python patch release unless
+    ``RAY_DEFAULT_PYTHON_VERSION_MATCH_LEVEL=minor``.
+    """
+    import ray  # noqa: PLC0415
+    ours = {"python": platform.python_version(), "ray": ray.__version__}
+    level = os.environ.get("RAY_DEFAULT_PYTHON_VERSION_MATCH_LEVEL", "patch")
+    depth = 2 if level == "minor" else 3
+    theirs_python = node_versions.get("python", "?")
+    problems = []
+    if node_versions.get("ray") == "missing":
+        return (f"ray is not installed for {node_versions.get('executable', 'the python')} "
+                f"on the node; install ray=={ours['ray']} there, or point remote_python at "
+                "the interpreter that has it")
+    if node_versions.get("ray") != ours["ray"]:
+        problems.append(f"ray {node_versions.get('ray')} (here {ours['ray']})")
+    if theirs_python.split(".")[:depth] != ours["python"].split(".")[:depth]:
+        problems.append(f"Python {theirs_python} (here {ours['python']})")
+    if not problems:
+        return None
+    return (f"the node runs {' and '.join(problems)} with "
+            f"{node_versions.get('executable', 'its python')}; ray needs the same versions "
+            "on every machine")
 
 
 class RemoteNodeSession:
@@ -98,6 +126,7 @@ class RemoteNodeSession:
                 if self._stopped:
                     return
                 self.agent = AgentProcess(self.name, ssh_argv, stdin_line=ex.session.token)
+            self._check_versions()
             head_ready.wait()
             if ex.head_failed or self._stopped:
                 return
@@ -108,6 +137,18 @@ class RemoteNodeSession:
             self.failure = self._explain(error)
             logger.warning("node %s is not used: %s", self.name, self.failure)
             self.disconnect()
+
+    def _check_versions(self) -> None:
+        """Refuse a node whose Python or ray differs from the head's (ray would fail later)."""
+        timeout = (self.executor.ssh_options.connect_timeout or 30) + 30
+        if not self.agent.versions_known.wait(timeout):
+            raise _NodeStartFailed(f"no answer from the node within {timeout:g} s")
+        theirs = self.agent.versions
+        if not theirs:
+            raise _NodeStartFailed(self._agent_failure())
+        mismatch = version_mismatch(theirs)
+        if mismatch:
+            raise _NodeStartFailed(mismatch)
 
     def _wait_until_joined(self, deadline: float) -> Node:
         import ray  # noqa: PLC0415
@@ -127,12 +168,14 @@ class RemoteNodeSession:
 
     def _agent_failure(self) -> str:
         from enb.transport import CommandResult, classify_ssh_failure  # noqa: PLC0415
+        returncode = self.agent.wait(5)
         tail = self.agent.tail()
-        result = CommandResult(argv=(), returncode=self.agent.returncode, stderr=tail)
+        result = CommandResult(argv=(), returncode=returncode, stderr=tail)
         ssh_failure = classify_ssh_failure(result, self.node)
         if ssh_failure is not None:
             return str(ssh_failure)
-        return f"ray exited with status {self.agent.returncode}:\n{tail}"
+        what = "ray" if self.agent.started.is_set() else "the command starting ray"
+        return f"{what} exited with status {returncode}:\n{tail}"
 
     def _explain(self, error: Exception) -> str:
         if isinstance(error, _NodeStartFailed):
@@ -155,7 +198,8 @@ class RemoteNodeSession:
             self.agent = self.mount = None
         if agent is not None:
             logger.info("%s: stopping ray", self.name)
-            if not agent.stop(timeout=self.executor.stop_timeout):
+            # An agent that never started ray has nothing to sweep.
+            if not agent.stop(timeout=self.executor.stop_timeout) and agent.started.is_set():
                 self._sweep()
         if mount is not None:
             logger.info("%s: unmounting the project", self.name)

@@ -46,6 +46,24 @@ def where_am_i(index):
             "token_mode": token_mode, "session_dir_mode": session_dir_mode}
 
 
+def node_ip():
+    import ray
+    time.sleep(0.1)
+    return ray.util.get_node_ip_address()
+
+
+def warm_up(executor, pool, on_result=lambda ip: None, timeout: float = 120) -> None:
+    """Run small tasks until every node answered (its first worker may take seconds)."""
+    wanted = {node.address for node in executor.nodes}
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while seen != wanted and time.monotonic() < deadline:
+        batch = [pool.submit(node_ip) for _ in range(2 * len(wanted))]
+        for future in concurrent.futures.as_completed(batch, timeout=timeout):
+            seen.add(future.result())
+            on_result(future.result())
+
+
 def sleep_then_where(seconds):
     time.sleep(seconds)
     return socket.gethostname()
@@ -56,8 +74,7 @@ def node_death(executor, config) -> dict:
     executor.max_retries = config.get("max_retries", 0)
     outcomes = []
     with executor.open_pool(remember_pool, ("death",)) as pool:
-        # warm every worker up first, so that the long tasks start together
-        [f.result(timeout=120) for f in [pool.submit(where_am_i, i) for i in range(6)]]
+        warm_up(executor, pool)  # so that the long tasks start together, one per node
         futures = [pool.submit(sleep_then_where, config.get("task_seconds", 20))
                    for _ in range(len(executor.nodes))]
         time.sleep(3)
@@ -102,15 +119,18 @@ def main() -> None:
             return
         with executor.open_pool(remember_pool, ("cluster-pool",)) as pool:
             first = time.monotonic()
-            pool.submit(where_am_i, -1).result(timeout=120)
+            head_ip = pool.submit(node_ip).result(timeout=120)
             timings["first_result"] = time.monotonic() - first
             timings["bring_up_to_first_result"] = time.monotonic() - started
-            futures = [pool.submit(where_am_i, i) for i in range(config.get("tasks", 30))]
-            for future in concurrent.futures.as_completed(futures, timeout=300):
-                if future.result()["hostname"] != socket.gethostname():
+
+            def first_remote(ip):
+                if ip != head_ip:
                     timings.setdefault("bring_up_to_first_remote_result",
                                        time.monotonic() - started)
-            results = [future.result() for future in futures]
+
+            warm_up(executor, pool, first_remote)
+            futures = [pool.submit(where_am_i, i) for i in range(config.get("tasks", 30))]
+            results = [future.result(timeout=300) for future in futures]
         pause_file = config.get("pause_file")
         if pause_file:
             with open(pause_file + ".ready", "w"):

@@ -67,17 +67,20 @@ class HeadRun:
     """The head script in a subprocess; ``pause`` keeps the cluster up until released."""
 
     def __init__(self, cluster, venv_python, project: Path, csv: Path, *, pause: bool = False,
-                 tasks: int = 30, **extra):
+                 tasks: int = 30, remote_python=None, **extra):
         self.pause_file = project / "pause" if pause else None
         if self.pause_file:
             self.pause_file.touch()
         config = dict(csv=str(csv), project_root=str(project), ray_port=RAY_PORT,
-                      known_hosts=str(cluster.known_hosts), remote_python=str(venv_python),
+                      known_hosts=str(cluster.known_hosts),
+                      remote_python=str(remote_python or venv_python),
                       tasks=tasks, pause_file=str(self.pause_file) if pause else None, **extra)
         self.stderr_path = project / "head.log"
         self.stderr = open(self.stderr_path, "w")
+        env = dict(os.environ, PYTHONPATH=str(HERE.parents[1]))  # for a head outside the venv
         self.process = subprocess.Popen([str(venv_python), str(HEAD_SCRIPT), json.dumps(config)],
-                                        stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+                                        stdout=subprocess.PIPE, stderr=self.stderr, text=True,
+                                        env=env)
         self.session = None
 
     def wait_paused(self, timeout: float = 180) -> None:
@@ -180,8 +183,7 @@ def test_a_pool_runs_on_every_node_from_the_project_folder(netns_cluster, venv_p
     assert {r["session_dir_mode"] for r in results} == {"0o700"}
     # Files written through relative paths landed in the head's project folder.
     written = set(os.listdir(tmp_project / "written"))
-    assert {f"{r['hostname']}-{r['index']}.txt" for r in results} <= written
-    assert len(written) == len(results) + 1  # and the first task's
+    assert {f"{r['hostname']}-{r['index']}.txt" for r in results} == written
 
     # Nothing of the session is left anywhere; someone else's ray still runs.
     assert session_pids(report["session"]) == []
@@ -304,3 +306,32 @@ def test_a_node_that_dies_mid_task_is_a_worker_lost_error_naming_it(make_netns_c
     # the pool went on, on the head and the surviving node
     assert victim.name not in report["after"]
     assert session_pids(report["session"]) == []
+
+
+def test_nodes_whose_python_differs_are_refused_and_the_head_runs_alone(netns_cluster, venv_python,
+                                                                         tmp_project):
+    node_python = subprocess.run([str(venv_python), "-c", "import platform; "
+                                  "print(platform.python_version())"], capture_output=True,
+                                 text=True, check=True).stdout.strip()
+    import platform
+    if node_python == platform.python_version():
+        pytest.skip("the nodes run this very Python release")
+    cluster = netns_cluster
+    csv = cluster.write_cluster_csv(tmp_project / "enb_cluster.csv")
+    # The head side runs this interpreter, whose patch release differs from the nodes'.
+    run = HeadRun(cluster, sys.executable, tmp_project, csv, tasks=4, remote_python=venv_python)
+    try:
+        report = run.result()
+        log = run.log()
+    finally:
+        run.close()
+    warnings = [line for line in log.splitlines() if "WARNING" in line.split()[:2]]
+    for node in cluster.nodes:
+        assert any(node.address in line and f"Python {node_python}" in line
+                   for line in warnings), log
+    assert any("running on the head only" in line for line in warnings), log
+    assert [name for name, *_ in report["nodes"]] == ["head"]
+    assert {r["hostname"] for r in report["results"]} == {report["head_hostname"]}
+    assert session_pids(report["session"]) == []
+    for node in cluster.nodes:
+        assert cluster.mounts(node) == []
