@@ -44,6 +44,10 @@ def get_executor(options) -> Executor:
         return current[1]
     if current is not None:
         current[1].shutdown()
+        del _running[name]
+    if cls.one_per_process:
+        for other in [n for n, (_s, e) in _running.items() if e.one_per_process]:
+            _running.pop(other)[1].shutdown()
     executor = cls(**settings)
     executor.start()
     _running[name] = (settings, executor)

@@ -83,6 +83,9 @@ class Executor(abc.ABC):
     supports_retry: ClassVar[bool] = False
     #: Starting the backend costs seconds: keep one instance alive across ``get_df`` calls.
     is_expensive_to_start: ClassVar[bool] = False
+    #: A process can run only one started instance of such backends at a time (ray: one
+    #: driver per process), whatever their class: stop the running one before starting another.
+    one_per_process: ClassVar[bool] = False
 
     @classmethod
     def settings_from_options(cls, options) -> dict:

@@ -88,6 +88,7 @@ class LocalRayExecutor(Executor):
     is_remote = False
     supports_retry = True
     is_expensive_to_start = True
+    one_per_process = True  # this process is ray's driver
 
     def __init__(self, cpu_limit: int | None = None, ray_port: int = 11000,
                  ray_port_count: int = 500, include_dashboard: bool = False, *,

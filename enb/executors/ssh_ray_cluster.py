@@ -245,6 +245,7 @@ class SshRayClusterExecutor(Executor):
     is_remote = True
     supports_retry = True
     is_expensive_to_start = True
+    one_per_process = True  # this process is ray's driver
 
     def __init__(self, cluster_config, cpu_limit: int | None = None, ray_port: int = 11000,
                  ray_port_count: int = 500, project_root: str | os.PathLike | None = None,
