@@ -67,6 +67,9 @@ def run_task(pool_id: str, state_holder: list, payload: bytes) -> Any:
         state = _pool_states.get(pool_id)
         if state is None:
             import ray  # noqa: PLC0415 (inside a ray worker: always there)
+            # While this get waits (fetching the state from another node), ray lends the
+            # task's CPU to another task: a node may briefly run one task too many, once per
+            # pool. On the head the state is local and the get does not wait.
             state = ray.get(state_holder[0])
             _pool_states[pool_id] = state
             while len(_pool_states) > _MAX_CACHED_POOLS:
