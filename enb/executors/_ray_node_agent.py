@@ -20,6 +20,7 @@ import platform
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -146,8 +147,70 @@ def versions():
     return "python=" + platform.python_version() + " ray=" + ray_version
 
 
+def session_tags_running():
+    """Return the session tags found in the environment of this user's processes."""
+    prefix = (SESSION_ENV + "=").encode()
+    tags = set()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None  # cannot tell: treat every session as running
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open("/proc/" + entry + "/environ", "rb") as environ:
+                    for item in environ.read().split(b"\0"):
+                        if item.startswith(prefix):
+                            tags.add(item[len(prefix):].decode(errors="replace"))
+            except OSError:
+                continue
+    return tags
+
+
+def has_live_socket(directory):
+    """Tell whether a unix socket under ``directory`` accepts connections (a live ray)."""
+    import socket
+    for root, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            try:
+                if not stat.S_ISSOCK(os.lstat(path).st_mode):
+                    continue
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                    probe.settimeout(1)
+                    probe.connect(path)
+                return True
+            except OSError:
+                continue
+    return False
+
+
+def remove_stale_sessions(older_than=600.0):
+    """Remove session dirs a killed session left: ours, old, no process, no live socket."""
+    running = session_tags_running()
+    if running is None:
+        return
+    try:
+        names = os.listdir(SESSION_BASE_DIR)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(SESSION_BASE_DIR, name)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if (not TAG_PATTERN.match(name) or name in running or not stat.S_ISDIR(info.st_mode)
+                or info.st_uid != os.getuid() or time.time() - info.st_mtime < older_than
+                or has_live_socket(path)):
+            continue
+        say("removing " + path + ", left by a session that did not end cleanly")
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def run(args):
     say("versions " + versions() + " executable=" + sys.executable)
+    remove_stale_sessions()
     if args.token_from_stdin:
         token = read_line(0).decode().strip()
         if not token:

@@ -164,3 +164,27 @@ def test_a_head_that_died_still_gets_the_session_cleaned_up(session):
     assert agent.wait(30) == 0
     assert not alive(int(ray_pid)) and not alive(int(child_pid))
     assert not os.path.exists(session.temp_dir)
+
+
+def test_a_session_dir_left_by_a_killed_session_is_removed_by_the_next_one(session, tmp_path):
+    import socket
+    stale, live = RaySession.new(), RaySession.new()
+    os.makedirs(os.path.join(stale.temp_dir, "ray", "sockets"), 0o700)
+    os.makedirs(os.path.join(live.temp_dir, "ray", "sockets"), 0o700)
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(os.path.join(live.temp_dir, "ray", "sockets", "raylet"))
+    server.listen()
+    try:
+        an_hour_ago = time.time() - 3600
+        for directory in (stale.temp_dir, live.temp_dir):
+            os.utime(directory, (an_hour_ago, an_hour_ago))
+        agent = start_agent(session)
+        read_until(agent, "fake-ray")
+        agent.stdin.close()
+        agent.wait(30)
+        assert not os.path.exists(stale.temp_dir)
+        assert os.path.exists(live.temp_dir)  # its ray still answers on its socket
+    finally:
+        server.close()
+        shutil.rmtree(stale.temp_dir, ignore_errors=True)
+        shutil.rmtree(live.temp_dir, ignore_errors=True)
