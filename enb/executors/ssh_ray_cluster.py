@@ -1,15 +1,16 @@
 """``--executor ssh-ray-cluster``: a ray cluster of this machine (the head) and ssh nodes.
 
 Bring-up: the head starts ray with a session-unique temp dir, a fresh auth token and every port
-in ``[ray_port, ray_port + ray_port_count)``; then every node, in parallel, gets the head's
+in ``[ray_port, ray_port + ray_port_count)``; meanwhile every node, in parallel, gets the head's
 project folder mounted at ``~/.enb-remote`` (:class:`enb.transport.ReverseMount`) and, over
-ssh, a ``ray start --block`` that joins the head, run by enb's node agent
+ssh, a ``ray start --block`` that joins the head once it serves, run by enb's node agent
 (:mod:`enb.executors._ray_node_agent`). The token travels on the agent's stdin and is written
 owner-only on the node. Workers on nodes run tasks from the mount, the head's from the project
 root, so relative paths mean the same everywhere and writes land in the head's project.
 
-A node that cannot be reached or whose ray does not join within ``join_timeout`` is reported in
-a warning naming it and why, and the run goes on without it (on the head alone if need be).
+A node that cannot be reached, runs another Python or ray release, or whose ray does not join
+within ``join_timeout`` is reported in a warning naming it and why, and the run goes on without
+it (on the head alone if need be).
 
 Teardown stops only this session: closing an agent's stdin makes it stop its ray and kill what
 still carries the session tag; ``ray stop``, which would stop every ray of the node, is never
