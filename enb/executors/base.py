@@ -102,7 +102,11 @@ class Executor(abc.ABC):
             "cluster_config": options.ssh_cluster_csv_path,
             "project_root": options.resolved_project_root(),
             "remote_mount": not options.no_remote_mount_needed,
+            "remote_python": options.remote_python,
         }
+        if options.ssh_known_hosts:
+            from ..transport import SshOptions
+            available["ssh_options"] = SshOptions(known_hosts=options.ssh_known_hosts)
         accepted = inspect.signature(cls.__init__).parameters
         return {name: value for name, value in available.items() if name in accepted}
 
