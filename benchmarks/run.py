@@ -150,6 +150,19 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _enb113(args: argparse.Namespace, mode: str, wanted: bool):
+    """Return enb 1.1.3's implementation (None when left out) and its description."""
+    if not wanted:
+        return None, {"skipped": f"left out ({mode} mode; add --enb113)"
+                      if args.enb113 is None else "left out (--no-enb113)"}
+    try:
+        theirs = impls.enb113(args.enb113_python or impls.ensure_enb113(log))
+    except impls.Unavailable as error:
+        log(f"enb 1.1.3 skipped: {error}")
+        return None, {"skipped": str(error)}
+    return theirs, impls.describe(theirs)
+
+
 def _run(args: argparse.Namespace, scratch: Path) -> int:
     started = time.time()
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
@@ -161,18 +174,7 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
     ideal = impls.ideal(args.python)
     implementations = {"ours": impls.describe(ours), "ideal": impls.describe(ideal)}
     implementations["ours"].pop("enb", None)  # metadata of some installed enb, not this checkout
-    theirs = None
-    if not with_enb113:
-        implementations["enb113"] = {"skipped": f"left out ({mode} mode; add --enb113)"
-                                     if args.enb113 is None else "left out (--no-enb113)"}
-    else:
-        try:
-            python = args.enb113_python or impls.ensure_enb113(log)
-            theirs = impls.enb113(python)
-            implementations["enb113"] = impls.describe(theirs)
-        except impls.Unavailable as error:
-            implementations["enb113"] = {"skipped": str(error)}
-            log(f"enb 1.1.3 skipped: {error}")
+    theirs, implementations["enb113"] = _enb113(args, mode, with_enb113)
 
     executors = executor_status(ours, args.executors or list(EXECUTORS), args.cluster_csv)
     for name, status in executors.items():
