@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cluster-csv", metavar="CSV",
                         help="enb_cluster.csv for the ssh-ray-cluster executor (without it, "
                              "ssh-ray-cluster is skipped)")
+    parser.add_argument("--ours-arg", dest="ours_args", action="append", default=[],
+                        metavar="ARG", help="pass ARG to ours' workload scripts (repeatable; "
+                                            "write --ours-arg=--flag for a flag)")
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT,
                         help=f"where latest.json and latest.md go (default: {DEFAULT_OUTPUT})")
     parser.add_argument("--scratch-dir", type=Path, metavar="DIR",
@@ -106,7 +109,9 @@ def run_workload(workload: Workload, impl: impls.Implementation, executor: str |
         env = {**impl.env_for(executor), "XDG_CONFIG_HOME": str(scratch / "config")}
         for step in workload.steps(sizes, impl.key):
             outcome = process.run_script(
-                impl.python, workdir / step.script, impl.argv(executor, args.cluster_csv),
+                impl.python, workdir / step.script,
+                impl.argv(executor, args.cluster_csv) + (
+                    args.ours_args if impl.key == "ours" else []),
                 {**step.params, "impl": impl.impl_param}, env, workdir,
                 timeout_s=args.timeout or sizes.step_timeout_s, label=step.label)
             measurements = dict(outcome.measurements)

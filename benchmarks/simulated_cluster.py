@@ -8,14 +8,12 @@ sshd and a user per node; it needs root and ``.ci/setup-cluster-deps.sh``), writ
 them with the nodes' venv, then takes the nodes down. Suite options pass through
 (``--smoke``, ``--quick``, ``--workload``, ``--output-dir``...).
 
-ssh accepts the simulated nodes' new host keys into ``~/.ssh/known_hosts`` (enb's default,
-``accept-new``); their entries are removed afterwards, since the next nodes reuse addresses
-with other keys.
+enb's ssh connections use the harness's own known_hosts file (``--known_hosts``), so the
+simulated nodes' keys never reach ``~/.ssh/known_hosts``.
 """
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print("cannot simulate a cluster: " + "; ".join(missing), file=sys.stderr)
         return 2
-    known_hosts = Path.home() / ".ssh" / "known_hosts"
-    had = {path for path in (known_hosts.parent, Path(f"{known_hosts}.old")) if path.exists()}
     venv = prepare_node_venv(REPO)
     cluster = NetnsCluster(args.nodes, venv=venv)
     try:
@@ -52,27 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         return subprocess.run(
             [sys.executable, "-m", "benchmarks", *suite_args, "--executor", "ssh-ray-cluster",
              "--cluster-csv", str(csv), "--python", str(venv / "bin" / "python"),
-             "--scratch-dir", str(projects)], cwd=REPO).returncode
+             "--scratch-dir", str(projects),
+             "--ours-arg=--known_hosts", f"--ours-arg={cluster.known_hosts}"],
+            cwd=REPO).returncode
     finally:
         cluster.close()
-        _forget_host_keys(known_hosts, [node.address for node in cluster.nodes], had)
-
-
-def _forget_host_keys(known_hosts: Path, addresses: list[str], had: set[Path]) -> None:
-    """Remove the nodes' host keys, and the files this run created for them alone."""
-    ssh_dir, backup = known_hosts.parent, Path(f"{known_hosts}.old")
-    if ssh_dir not in had and ssh_dir.is_dir() and set(os.listdir(ssh_dir)) <= {
-            known_hosts.name, backup.name}:
-        for name in os.listdir(ssh_dir):
-            (ssh_dir / name).unlink()
-        ssh_dir.rmdir()
-        return
-    if known_hosts.exists():
-        for address in addresses:
-            subprocess.run(["ssh-keygen", "-R", address, "-f", str(known_hosts)],
-                           capture_output=True, check=False)
-    if backup not in had:
-        backup.unlink(missing_ok=True)  # ssh-keygen -R's copy of the file before
 
 
 if __name__ == "__main__":
