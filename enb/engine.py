@@ -77,7 +77,13 @@ def _resolve_targets(table, target_indices) -> tuple[list, list]:
         raise ValueError(f"{type(table).__name__}.get_df: no target indices (none given, and no "
                          f"dataset files found under {options.resolved_base_dataset_dir()})")
     width = len(table.indices)
-    keys, indices = [], []
+    if width == 1 and all(type(t) in (int, float) for t in targets):
+        # The common case of numeric indices: no path to canonicalise, no tuple to unpack.
+        keys = [str((t,)) for t in targets]
+        indices = targets
+        targets = ()
+    else:
+        keys, indices = [], []
     for target in targets:
         values = list(target) if isinstance(target, (tuple, list)) else [target]
         if len(values) != width:
@@ -295,8 +301,7 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
     attempts: dict = collections.Counter()
     failures = []
     in_flight: dict = {}
-    project_root = options.resolved_project_root()
-    initargs = (table, options.snapshot(), project_root)
+    initargs = (table, options.snapshot())
     progress = Progress(total=len(tasks), label=type(table).__name__)
     try:
         with executor.open_pool(row_module.init_worker, initargs) as pool:
@@ -317,11 +322,12 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
                         progress.update(0, failed=0)
                         continue
                     sizer.observe(result)
-                    for key, values in result.rows:
+                    rows = result.rows
+                    for key, values in rows:
                         old = stored.get(key)
                         stored[key] = {**old, **values} if old else values
                     if store is not None:
-                        store.append(result.rows)
+                        store.append(rows, blob=result.rows_blob)
                     stats = report.nodes.setdefault(result.node, NodeStats())
                     stats.rows += result.row_count - len(result.failures)
                     stats.failed += len(result.failures)

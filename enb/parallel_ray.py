@@ -11,8 +11,10 @@ def is_ray_enabled() -> bool:
 
 
 def is_remote_node() -> bool:
-    """Return True in a worker running on a remote node of an ssh cluster."""
-    return os.environ.get("ENB_REMOTE_NODE") == "1"
+    """Return True in a worker running on a remote node of an ssh cluster (at the mount)."""
+    mount = os.path.realpath(os.path.expanduser("~/.enb-remote"))
+    here = os.path.realpath(os.getcwd())
+    return here == mount or here.startswith(mount + os.sep)
 
 
 def is_parallel_process() -> bool:
@@ -24,4 +26,8 @@ def is_parallel_process() -> bool:
 def chdir_project_root() -> None:
     """Change to the project root (or its mount on a remote node), as column functions see it."""
     from .config import options
-    os.chdir(os.path.expanduser(os.environ.get("ENB_WORKDIR") or options.resolved_project_root()))
+    for workdir in filter(None, os.environ.get("ENB_RAY_WORKDIR", "").split(os.pathsep)):
+        if os.path.isdir(os.path.expanduser(workdir)):
+            os.chdir(os.path.expanduser(workdir))
+            return
+    os.chdir(options.resolved_project_root())

@@ -375,11 +375,14 @@ class TableStore:
                            self.journal_path, len(data) - offset)
 
     # -- writing -----------------------------------------------------------------------
-    def append(self, rows: list[tuple[str, dict]]) -> None:
-        """Append finished rows to the journal; they survive any crash from now on."""
+    def append(self, rows: list[tuple[str, dict]], blob: bytes | None = None) -> None:
+        """Append finished rows to the journal; they survive any crash from now on.
+
+        ``blob``, when given, is ``rows`` already pickled (as workers send them).
+        """
         if not rows:
             return
-        payload = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = blob if blob is not None else pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
         record = _RECORD_HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         with self.lock():
             if self._journal_file is not None and not self._journal_is_current():

@@ -37,12 +37,17 @@ class RowFailure:
 @dataclasses.dataclass
 class ChunkResult:
     """What a worker sends back for one chunk."""
-    rows: list            # [(key, {column: value})] of finished or partial rows
+    rows_blob: bytes      # pickled [(key, {column: value})] of finished or partial rows:
+    #                       the head unpickles it once and journals these very bytes
     failures: list        # [RowFailure]
     node: str             # the worker's node address (see enb.misc.get_node_ip)
     pid: int
     seconds: float        # time spent in column functions for this chunk
     row_count: int
+
+    @property
+    def rows(self) -> list:
+        return pickle.loads(self.rows_blob)
 
 
 class Row(dict):
@@ -57,15 +62,16 @@ class _WorkerState:
     index_names: list
 
 
-def init_worker(table, options_values: dict | None, workdir: str | None) -> None:
-    """Prepare this worker process for a table: options, working dir, seeds, parent watch."""
+def init_worker(table, options_values: dict | None) -> None:
+    """Prepare this worker process for a table: the head's options and a random seed of its own.
+
+    The executor has already moved the worker to its working directory (the project root, or
+    its mount on a remote node).
+    """
     global _STATE
     if options_values is not None:
         from .config import options
         options.restore(options_values)
-    workdir = os.environ.get("ENB_WORKDIR") or workdir
-    if workdir:
-        os.chdir(os.path.expanduser(workdir))
     _reseed()
     from .misc import get_node_ip
     functions = {name: cp.fun for name, cp in table.column_to_properties.items()}
@@ -131,7 +137,8 @@ def run_chunk(tasks: list) -> ChunkResult:
                     new.update(zip(index_names, index))
             new["row_updated"] = now
             results.append((key, new))
-    return ChunkResult(rows=results, failures=failures, node=node, pid=os.getpid(),
+    return ChunkResult(rows_blob=pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL),
+                       failures=failures, node=node, pid=os.getpid(),
                        seconds=time.perf_counter() - started, row_count=len(tasks))
 
 

@@ -35,7 +35,7 @@ def get_executor(options) -> Executor:
     name = options.resolved_executor()
     cls = executor_class(name)
     if not cls.is_expensive_to_start:
-        executor = cls(cpu_limit=options.cpu_limit)
+        executor = cls(**cls.settings_from_options(options))
         executor.start()
         return executor
     settings = cls.settings_from_options(options)

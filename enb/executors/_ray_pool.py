@@ -165,6 +165,39 @@ def _remote_run_task(max_retries: int):
     return _remote_functions[key]
 
 
+def _installed_roots() -> list[str]:
+    import site  # noqa: PLC0415
+    import sysconfig  # noqa: PLC0415
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sysconfig.get_paths()["stdlib"],
+             os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}  # enb itself
+    roots.update(site.getsitepackages() if hasattr(site, "getsitepackages") else ())
+    return [os.path.realpath(root) for root in roots if root]
+
+
+def ship_code_by_value(objects, cloudpickle) -> None:
+    """Make the classes of ``objects`` travel with them when their code is not installed.
+
+    A table class defined in the script travels by value anyway (cloudpickle does that for
+    ``__main__``); one defined in a module of the user's (a helper module beside the script, a
+    test module) would travel by reference and fail to import on a node. Modules that are
+    neither installed nor part of enb are registered with cloudpickle to travel by value.
+    """
+    roots = _installed_roots()
+    for obj in objects:
+        for cls in type(obj).__mro__:
+            module = sys.modules.get(cls.__module__)
+            path = getattr(module, "__file__", None)
+            if module is None or path is None or cls.__module__ == "__main__":
+                continue
+            path = os.path.realpath(path)
+            if any(path.startswith(root + os.sep) for root in roots):
+                continue
+            try:
+                cloudpickle.register_pickle_by_value(module)
+            except ValueError:  # not importable by its name: nothing to register
+                pass
+
+
 class RayPool(Pool):
     """A pool over the ray cluster this process is connected to."""
 
@@ -174,6 +207,7 @@ class RayPool(Pool):
         from ray import cloudpickle  # noqa: PLC0415
         self._cloudpickle = cloudpickle
         self._pool_id = uuid.uuid4().hex
+        ship_code_by_value(initargs, cloudpickle)
         self._state_ref = ray.put((initializer, tuple(initargs)))
         self._remote = _remote_run_task(max_retries)
         self._node_names = node_names or (lambda: {})

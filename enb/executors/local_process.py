@@ -23,16 +23,19 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _start_worker(initializer, initargs):
+def _start_worker(workdir, initializer, initargs):
     # Ctrl-C in a terminal reaches the whole process group: let the head decide what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if workdir:
+        os.chdir(workdir)
     from ..rows import watch_parent
     watch_parent()
     initializer(*initargs)
 
 
 class LocalProcessPool(Pool):
-    def __init__(self, workers: int, initializer, initargs: tuple, context):
+    def __init__(self, workers: int, initializer, initargs: tuple, context, workdir=None):
+        self._workdir = workdir
         self._workers = workers
         self._initializer = initializer
         self._initargs = initargs
@@ -43,7 +46,8 @@ class LocalProcessPool(Pool):
         if self._pool is None:
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=self._workers, mp_context=self._context,
-                initializer=_start_worker, initargs=(self._initializer, self._initargs))
+                initializer=_start_worker,
+                initargs=(self._workdir, self._initializer, self._initargs))
         return self._pool
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> concurrent.futures.Future:
@@ -97,11 +101,15 @@ def _terminate(pool: concurrent.futures.ProcessPoolExecutor) -> None:
 
 
 class LocalProcessExecutor(Executor):
-    """Rows run in worker processes on this machine (``--executor local-process``)."""
+    """Rows run in worker processes on this machine (``--executor local-process``).
+
+    Workers run in ``project_root`` when given (column functions see relative paths there).
+    """
     name = "local-process"
 
-    def __init__(self, cpu_limit: int | None = None):
+    def __init__(self, cpu_limit: int | None = None, project_root: str | None = None):
         super().__init__(cpu_limit)
+        self.project_root = project_root
         self.workers = min(available_cpus(), self.cpu_limit or available_cpus())
         method = "fork" if sys.platform.startswith("linux") else "spawn"
         self._context = multiprocessing.get_context(method)
@@ -116,4 +124,5 @@ class LocalProcessExecutor(Executor):
         return self.workers
 
     def open_pool(self, initializer: Callable[..., None], initargs: tuple = ()) -> Pool:
-        return LocalProcessPool(self.workers, initializer, initargs, self._context)
+        return LocalProcessPool(self.workers, initializer, initargs, self._context,
+                                workdir=self.project_root)

@@ -8,6 +8,11 @@ stdout instead of starting its own ssh)::
 
 No ssh connection goes from the node back to the head, so nodes need no key for the head.
 
+The pipeline runs under a small guard process of this machine's Python (:data:`_PIPELINE_GUARD`),
+which stops dpipe, ssh and sftp-server when it is told to, and also when the process that
+started it dies, even by SIGKILL: the node's sshfs then sees its session end and unmounts. A
+killed head leaves no mount behind on its nodes.
+
 What is and is not confined
 ---------------------------
 sshfs's ``:PROJECT`` base path makes the mount show the project folder and nothing else:
@@ -39,6 +44,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -116,6 +122,46 @@ _JAIL_SCRIPT = (
     'exec "$chroot" "$root" "$@"'
 )
 
+# $1: absolute mount point, $2: attempts 0.1 s apart. Exit 0 once nothing is mounted there, 1 if
+# something still is (the mount of a session that is ending goes within moments).
+_WAIT_GONE_SCRIPT = (
+    _IS_MOUNTED + 'i=0; while m "$1"; do i=$((i+1)); '
+    'if [ "$i" -ge "$2" ]; then exit 1; fi; sleep 0.1; done'
+)
+
+# Runs on the head as `python -I -c _PIPELINE_GUARD DPIPE_ARGV...`, the pipeline's parent. It
+# stops the pipeline (dpipe's whole process group: dpipe, ssh, sftp-server) on SIGTERM, SIGHUP or
+# SIGINT, and when its own parent, the process that mounted, dies: then it is re-parented, and
+# polling getppid() notices within 0.2 s whatever killed the parent. (PR_SET_PDEATHSIG would fire
+# when the *thread* that started it ends, and a node's mount is started from a short-lived
+# thread.) It exits with the pipeline's status.
+_PIPELINE_GUARD = """
+import os, signal, subprocess, sys, time
+parent = os.getppid()
+stop = []
+for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+    signal.signal(sig, lambda *_: stop.append(1))
+pipeline = subprocess.Popen(sys.argv[1:], preexec_fn=os.setpgrp)
+while pipeline.poll() is None and not stop and os.getppid() == parent:
+    time.sleep(0.2)
+
+def kill(sig):
+    try:
+        os.killpg(pipeline.pid, sig)
+    except OSError:
+        pass
+
+if pipeline.poll() is None:
+    kill(signal.SIGTERM)
+    try:
+        pipeline.wait(3)
+    except subprocess.TimeoutExpired:
+        pass
+kill(signal.SIGKILL)
+status = pipeline.wait()
+sys.exit(status if status >= 0 else 128 - status)
+"""
+
 _DPIPE_TOKEN = re.compile(r"[{}]?=[{}]?")
 
 
@@ -179,6 +225,11 @@ def dpipe_argv(dpipe: str, left: list[str], right: list[str]) -> list[str]:
     return [dpipe, "--", *left, "=", *right]
 
 
+def guarded_argv(argv: list[str], python: str | None = None) -> list[str]:
+    """Return ``argv`` run under the pipeline guard, which ends it when this process dies."""
+    return [python or sys.executable or "python3", "-I", "-c", _PIPELINE_GUARD, *argv]
+
+
 def _parse_probe(stdout: str) -> dict[str, list[str]]:
     facts: dict[str, list[str]] = {}
     for line in stdout.splitlines():
@@ -197,7 +248,12 @@ class ReverseMount:
     absolute or relative to the remote user's home (``~/`` allowed). ``timeout`` bounds the
     wait for the mount to appear. ``confine`` and ``read_only``: see the module documentation.
     Commands go through ``runner`` (a :class:`~enb.transport.runner.FakeRunner` in tests).
+    A live mount found at the mount point is given :attr:`GONE_WAIT` seconds to go (the mount of
+    a session whose head just died) before it is refused as in use.
     """
+
+    #: Seconds a mount already at the mount point may take to go before it counts as in use.
+    GONE_WAIT = 5.0
 
     def __init__(self, node: ClusterNode, project_dir: str | os.PathLike, *,
                  mount_point: str = REMOTE_MOUNT_POINT,
@@ -384,6 +440,10 @@ class ReverseMount:
             raise MountError(f"{self.node}: {', '.join(missing)} not installed on the node; install it there "
                              "(Debian/Ubuntu: apt install sshfs fuse3 util-linux)")
         state = facts["state"][0]
+        if state == "mounted" and self._wait_gone(path):
+            # The mount of a session that was ending (its head just died or stopped) went away.
+            facts = _parse_probe(self._check_ssh(self._ssh(_PROBE_SCRIPT, self.mount_point)).stdout)
+            state = facts.get("state", ["?"])[0]
         if state == "stale":  # left by a session that died: nobody can use it any more
             log.info("%s: removing a dead mount at %s", self.node, path)
             self._check_ssh(self._unmount("-uz", path))
@@ -399,6 +459,14 @@ class ReverseMount:
             raise MountError(f"{self.node}: {path} is not empty, and mounting the project there would hide "
                              "its files; move them away or choose another mount point")
         raise MountError(f"{self.node}: cannot create the folder {path}; check the node's home folder")
+
+    def _wait_gone(self, path: str) -> bool:
+        """Give a live mount at ``path`` :attr:`GONE_WAIT` seconds to go; True if it went."""
+        attempts = str(max(1, int(self.GONE_WAIT / 0.1)))
+        result = self._check_ssh(self._ssh(_WAIT_GONE_SCRIPT, path, attempts,
+                                           timeout=(self.ssh_options.connect_timeout or 30)
+                                           + self.GONE_WAIT + 20))
+        return result.ok
 
     def _wait_until_mounted(self) -> None:
         deadline = time.monotonic() + self.timeout
