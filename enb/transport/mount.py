@@ -346,7 +346,7 @@ class ReverseMount:
             if self._cancelled:
                 raise _Cancelled()
             self._remote_path = remote_path
-            self._process = self.runner.popen(dpipe_argv(dpipe, left, right))
+            self._process = self.runner.popen(guarded_argv(dpipe_argv(dpipe, left, right)))
         self._wait_until_mounted()
 
     def stop(self) -> None:

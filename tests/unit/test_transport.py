@@ -351,7 +351,8 @@ def test_find_sftp_server_explains_how_to_install_it(tmp_path, monkeypatch):
 
 
 def test_scripts_are_single_lines_without_history_or_single_quotes():
-    for script in (mount_module._PROBE_SCRIPT, mount_module._WAIT_SCRIPT, mount_module._UNMOUNT_SCRIPT):
+    for script in (mount_module._PROBE_SCRIPT, mount_module._WAIT_SCRIPT, mount_module._UNMOUNT_SCRIPT,
+                   mount_module._WAIT_GONE_SCRIPT):
         assert "\n" not in script and "!" not in script and "'" not in script
 
 
@@ -395,6 +396,9 @@ def test_start_probes_then_starts_dpipe_then_waits(project):
     assert script_args(wait, mount_module._WAIT_SCRIPT)[0] == "/home/alice/.enb-remote"
     assert mount.remote_path == "/home/alice/.enb-remote" and mount.is_running
 
+    # The pipeline runs under the guard that ends it if this process dies.
+    assert pipeline[:4] == [sys.executable, "-I", "-c", mount_module._PIPELINE_GUARD]
+    pipeline = pipeline[4:]
     separator = pipeline.index("=")
     assert pipeline[:separator] == ["/usr/bin/dpipe", "--", "/usr/lib/openssh/sftp-server", "-e", "-d",
                                     str(project)]
@@ -497,9 +501,21 @@ def test_unreachable_node_at_start_explains_the_failure(project):
 ])
 def test_mount_point_in_use_is_refused(project, state, message):
     runner = scripted_runner(f"path=/home/alice/.enb-remote\nstate={state}\n")
+    runner.respond(mount_module._WAIT_GONE_SCRIPT, returncode=1)  # a live mount stays
     with pytest.raises(MountError, match=message):
         make_mount(project, runner).start()
     assert runner.started == []
+
+
+def test_a_mount_that_goes_within_moments_is_replaced(project):
+    runner = FakeRunner()
+    runner.respond(mount_module._PROBE_SCRIPT, stdout="path=/home/alice/.enb-remote\nstate=mounted\n")
+    runner.respond(mount_module._PROBE_SCRIPT, stdout=PROJECT_FACTS)
+    make_mount(project, runner).start()
+    assert script_args(runner.calls[1], mount_module._WAIT_GONE_SCRIPT) == ["/home/alice/.enb-remote",
+                                                                            "50"]
+    assert script_args(runner.calls[2], mount_module._PROBE_SCRIPT) == [".enb-remote"]
+    assert len(runner.started) == 1
 
 
 def test_stale_mount_left_by_a_dead_session_is_removed_first(project):
@@ -575,7 +591,7 @@ def test_confined_mount_checks_user_namespaces_and_wraps_the_server(project):
     runner = scripted_runner()
     mount = make_mount(project, runner, confine=True).start()
     assert runner.calls[0][1:] == ["--user", "--map-root-user", "--mount", "true"]
-    pipeline = runner.calls[2]
+    pipeline = runner.calls[2][4:]  # after the guard
     assert pipeline[2:4] == ["/usr/bin/unshare", "--user"]
     jail = mount._jail_root
     assert jail in pipeline

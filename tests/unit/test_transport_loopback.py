@@ -12,6 +12,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -20,6 +21,7 @@ from enb.transport.cluster_csv import ClusterNode, current_user
 from enb.transport.mount import MountError, ReverseMount, find_sftp_server, jailed_argv, sftp_server_argv
 from enb.transport.ssh import NodeUnreachable, SshFailureKind, SshOptions, classify_ssh_failure, run_on_node
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if os.path.exists("/usr/sbin/sshd") else None)
 
 
@@ -187,6 +189,21 @@ def group_members(pgid: int) -> list[int]:
     return alive
 
 
+def pipeline_processes(project) -> list[int]:
+    """Return the live processes on this machine whose command line names ``project``."""
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue
+        except OSError:
+            continue
+        if str(project) in command_line(int(entry)):
+            found.append(int(entry))
+    return found
+
+
 # --- ssh ---------------------------------------------------------------------------------------
 
 def test_hostile_arguments_reach_the_remote_program_literally(sshd, tmp_path):
@@ -240,10 +257,10 @@ def test_project_is_mounted_written_through_and_unmounted(sshd, project, mount_p
         assert (project / "results" / "from_node.txt").read_text() == "written on the node\n"
         # '..' at the mount's root is the node's folder, not the head project's parent.
         assert sorted(os.listdir(mount_point / "..")) == [".enb-remote"]
-        pipeline = mount._process.pid  # dpipe leads the group of dpipe, ssh and sftp-server
-        assert len(group_members(pipeline)) >= 3
+        pipeline = pipeline_processes(project)  # the guard, dpipe, ssh and sftp-server
+        assert len(pipeline) >= 4, pipeline
     assert not is_mounted(mount_point)
-    wait_for(lambda: group_members(pipeline) == [], 10, "the pipeline to end")
+    wait_for(lambda: not set(pipeline) & set(pipeline_processes(project)), 10, "the pipeline to end")
     assert sorted(os.listdir(project)) == ["from_head.txt", "results"]
 
 
@@ -327,3 +344,41 @@ def test_confined_mount_works_and_its_server_sees_only_the_project(sshd, project
     listing = sftp(f"ls -a {tmp_path}").stdout
     assert "secret.txt" not in listing and "project with blank" in listing
     assert os.listdir(jail) == []
+
+
+_MOUNT_THEN_WAIT = """
+import sys, time
+from enb.transport.cluster_csv import ClusterNode
+from enb.transport.mount import ReverseMount
+from enb.transport.ssh import SshOptions
+address, port, user, key, known_hosts, project, mount_point = sys.argv[1:]
+node = ClusterNode(address, ssh_user=user, ssh_port=int(port), ssh_key=key)
+options = SshOptions(connect_timeout=5, known_hosts=known_hosts, ssh_config="/dev/null")
+ReverseMount(node, project, mount_point=mount_point, ssh_options=options, timeout=20).start()
+print("mounted", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_head_killed_with_sigkill_takes_its_mount_down(sshd, project, mount_point):
+    node = sshd.node
+    head = subprocess.Popen(
+        [sys.executable, "-c", _MOUNT_THEN_WAIT, node.address, str(node.ssh_port), node.ssh_user,
+         node.ssh_key, sshd.options.known_hosts, str(project), str(mount_point)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=REPO))
+    try:
+        assert head.stdout.readline() == "mounted\n", head.stderr.read()
+        assert is_mounted(mount_point) and len(pipeline_processes(project)) >= 4
+        head.kill()  # no clean-up code of the head runs
+        head.wait(10)
+        started = time.monotonic()
+        wait_for(lambda: not is_mounted(mount_point), 10, "the node to unmount")
+        wait_for(lambda: pipeline_processes(project) == [], 10, "the pipeline to end")
+        assert time.monotonic() - started < 5
+    finally:
+        if head.poll() is None:
+            head.kill()
+            head.wait(10)
+        head.stdout.close()
+        head.stderr.close()
