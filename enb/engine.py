@@ -26,6 +26,9 @@ logger = logging.getLogger("enb")
 
 #: Work lost with a dying worker is retried this many times per row, then the row fails.
 MAX_ATTEMPTS = 3
+#: A node that loses work this many times is left out for the rest of the run (executors that
+#: can drop nodes).
+MAX_NODE_LOSSES = 3
 #: A chunk aims at this many seconds of column-function time: long enough that sending it
 #: costs little, short enough that progress and persistence follow the work.
 TARGET_CHUNK_SECONDS = 0.05
@@ -63,7 +66,8 @@ class RunReport:
 
 # -- targets ----------------------------------------------------------------------------
 def _canonical(value):
-    if isinstance(value, str) and os.path.isabs(value) and os.path.exists(value):
+    """Return a path index relative to the project root (as enb 1.x stores it)."""
+    if isinstance(value, str) and os.path.exists(value):
         return get_canonical_path(value)
     return value
 
@@ -299,6 +303,7 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
     sizer = _ChunkSizer(executor.max_workers, chunk_size or options.chunk_size)
     pending = collections.deque(tasks)
     attempts: dict = collections.Counter()
+    node_losses: dict = collections.Counter()
     failures = []
     in_flight: dict = {}
     initargs = (table, options.snapshot())
@@ -318,7 +323,8 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
                     try:
                         result = future.result()
                     except WorkerLostError as ex:
-                        _reschedule(chunk, ex, attempts, pending, failures, report)
+                        _reschedule(chunk, ex, attempts, pending, failures, report,
+                                    node_losses, executor)
                         progress.update(0, failed=0)
                         continue
                     sizer.observe(result)
@@ -345,11 +351,24 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
     return failures
 
 
-def _reschedule(chunk, error, attempts, pending, failures, report) -> None:
-    """Send the rows of a chunk whose worker died to other workers, one row per chunk."""
+def _reschedule(chunk, error, attempts, pending, failures, report, node_losses=None,
+                executor=None) -> None:
+    """Send the rows of a chunk whose worker died to other workers, one row per chunk.
+
+    A node that loses work :data:`MAX_NODE_LOSSES` times is dropped when the executor can drop
+    nodes. Only chunks of rows never lost before count against their node: a row that kills
+    every worker it runs on then fails alone, without taking a healthy node out with it.
+    """
     node = getattr(error, "node", None) or "unknown node"
     if node not in report.lost_nodes and node != "head":
         report.lost_nodes.append(node)
+    if (node_losses is not None and executor is not None and executor.can_drop_nodes
+            and getattr(error, "node", None) and node != "head"
+            and all(attempts[task[0]] == 0 for task in chunk)):
+        node_losses[node] += 1
+        if node_losses[node] == MAX_NODE_LOSSES and executor.drop_node(node):
+            logger.warning("node %s lost work %d times; it is left out for the rest of the run",
+                           node, MAX_NODE_LOSSES)
     for task in chunk:
         key = task[0]
         attempts[key] += 1
