@@ -8,7 +8,8 @@ retries of lost work, progress, persistence) lives above this contract, written 
 
 A backend implements :meth:`Executor.start`, :meth:`Executor.shutdown`,
 :meth:`Executor.open_pool` and the :attr:`Executor.nodes` property. Optional behaviour is
-declared with class attributes, never probed.
+declared with class attributes, never probed: a backend that declares :attr:`can_drop_nodes`
+also implements :meth:`Executor.drop_node`.
 """
 from __future__ import annotations
 
@@ -86,6 +87,9 @@ class Executor(abc.ABC):
     #: A process can run only one started instance of such backends at a time (ray: one
     #: driver per process), whatever their class: stop the running one before starting another.
     one_per_process: ClassVar[bool] = False
+    #: :meth:`drop_node` can leave a node out while the executor runs (the engine drops a node
+    #: that keeps losing work).
+    can_drop_nodes: ClassVar[bool] = False
 
     @classmethod
     def settings_from_options(cls, options) -> dict:
@@ -135,6 +139,16 @@ class Executor(abc.ABC):
     def max_workers(self) -> int:
         """How many tasks can run at once over all nodes."""
         return max(1, sum(node.cpus for node in self.nodes))
+
+    def drop_node(self, name: str) -> bool:
+        """Run no more work on node ``name`` (a :attr:`Node.name`) for the rest of this
+        executor's life; return False if there is no such node or it cannot be left out.
+
+        Work running there is lost: its futures raise :class:`WorkerLostError`. The node leaves
+        :attr:`nodes` at once; stopping what runs on it may go on in the background. Only
+        backends that declare :attr:`can_drop_nodes` implement it.
+        """
+        raise NotImplementedError(f"the {self.name} executor cannot drop nodes")
 
     @abc.abstractmethod
     def open_pool(self, initializer: Callable[..., None], initargs: tuple = ()) -> Pool:
