@@ -71,9 +71,6 @@ class AgentProcess:
         self.label = label
         self._tail: collections.deque[str] = collections.deque(maxlen=40)
         self.started = threading.Event()
-        #: what the agent reported of its node: {"python": ..., "ray": ..., "executable": ...}
-        self.versions: dict[str, str] = {}
-        self.versions_known = threading.Event()
         logger.debug("[%s] running: %s", label, printable(argv))
         # A session of its own: a Ctrl-C in the terminal reaches this process only, which then
         # stops the agents in order; the agents never see the signal half-way.
@@ -97,11 +94,6 @@ class AgentProcess:
             logger.debug("[%s] %s", self.label, line)
             if line.startswith("enb-agent: started"):
                 self.started.set()
-            elif line.startswith("enb-agent: versions "):
-                self.versions = dict(word.split("=", 1) for word in line.split()[2:]
-                                     if "=" in word)
-                self.versions_known.set()
-        self.versions_known.set()  # none will come: do not keep anyone waiting
 
     @property
     def pid(self) -> int:
@@ -227,6 +219,11 @@ class RayHead:
         self._launched = time.monotonic()
         self.driver = DriverConnection(session)
         self._agent: AgentProcess | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the head's agent (and so its ray) still runs."""
+        return self._agent is not None and self._agent.running
 
     @property
     def ip(self) -> str | None:

@@ -8,22 +8,33 @@ ssh, a ``ray start --block`` that joins the head once it serves, run by enb's no
 owner-only on the node. Workers on nodes run tasks from the mount, the head's from the project
 root, so relative paths mean the same everywhere and writes land in the head's project.
 
-A node that cannot be reached, runs another Python or ray release, or whose ray does not join
-within ``join_timeout`` is reported in a warning naming it and why, and the run goes on without
-it (on the head alone if need be).
+Before anything starts on a node, one ssh call per node, all in parallel with the head's start,
+runs :func:`enb.cluster_check.quick_check` (ssh, Python and ray versions): a node that cannot be
+reached, or runs another Python or ray release, is reported within seconds in a warning naming
+it, the reason and the fix, and nothing is started there. A node whose ray does not join within
+``join_timeout`` is reported too. The run goes on without such nodes (on the head alone if need
+be).
 
 Teardown stops only this session: closing an agent's stdin makes it stop its ray and kill what
 still carries the session tag; ``ray stop``, which would stop every ray of the node, is never
 run. The ssh session carrying an agent's stdin also ends if this process dies, so nodes clean
 up after a crashed head as well.
+
+Node loss: ray's own task retries are off (``max_retries=0``), so work lost with a dying worker
+or node reaches the engine as :class:`WorkerLostError` naming the node; the engine computes it
+again elsewhere, names the node in its report, and drops a node that keeps losing work
+(:meth:`SshRayClusterExecutor.drop_node`). The head declares a silent node dead within about
+two seconds (:data:`NODE_HEALTH_CHECKS`) instead of ray's default half minute.
+
+A cluster left running by ``enb cluster up`` for the same cluster file and ``ray_port`` is used
+as it is: :meth:`SshRayClusterExecutor.start` attaches to it as ray's driver and
+:meth:`~SshRayClusterExecutor.shutdown` only disconnects (see :mod:`enb.executors.cluster_state`).
 """
 from __future__ import annotations
 
 import atexit
-import concurrent.futures
 import logging
 import os
-import platform
 import socket
 import threading
 import time
@@ -50,33 +61,6 @@ def local_address_towards(address: str, port: int = 22) -> str | None:
             return probe.getsockname()[0]
     except OSError:
         return None
-
-
-def version_mismatch(node_versions: Mapping[str, str]) -> str | None:
-    """Say how a node's Python and ray versions differ from this machine's, or return None.
-
-    ray needs the same ray release everywhere, and the same Python patch release unless
-    ``RAY_DEFAULT_PYTHON_VERSION_MATCH_LEVEL=minor``.
-    """
-    import ray  # noqa: PLC0415
-    ours = {"python": platform.python_version(), "ray": ray.__version__}
-    level = os.environ.get("RAY_DEFAULT_PYTHON_VERSION_MATCH_LEVEL", "patch")
-    depth = 2 if level == "minor" else 3
-    theirs_python = node_versions.get("python", "?")
-    problems = []
-    if node_versions.get("ray") == "missing":
-        return (f"ray is not installed for {node_versions.get('executable', 'the python')} "
-                f"on the node; install ray=={ours['ray']} there, or point remote_python at "
-                "the interpreter that has it")
-    if node_versions.get("ray") != ours["ray"]:
-        problems.append(f"ray {node_versions.get('ray')} (here {ours['ray']})")
-    if theirs_python.split(".")[:depth] != ours["python"].split(".")[:depth]:
-        problems.append(f"Python {theirs_python} (here {ours['python']})")
-    if not problems:
-        return None
-    return (f"the node runs {' and '.join(problems)} with "
-            f"{node_versions.get('executable', 'its python')}; ray needs the same versions "
-            "on every machine")
 
 
 class RemoteNodeSession:
@@ -106,6 +90,9 @@ class RemoteNodeSession:
         ex = self.executor
         started = time.monotonic()
         try:
+            problem = ex.preflight_problem(self.name)
+            if problem:
+                raise _NodeStartFailed(problem)
             workdir = ex.node_workdir(None)
             if ex.remote_mount:
                 from enb.transport import ReverseMount  # noqa: PLC0415
@@ -127,7 +114,6 @@ class RemoteNodeSession:
                 if self._stopped:
                     return
                 self.agent = AgentProcess(self.name, ssh_argv, stdin_line=ex.session.token)
-            self._check_versions()
             head_ready.wait()
             if ex.head_failed or self._stopped:
                 return
@@ -138,18 +124,6 @@ class RemoteNodeSession:
             self.failure = self._explain(error)
             logger.warning("node %s is not used: %s", self.name, self.failure)
             self.disconnect()
-
-    def _check_versions(self) -> None:
-        """Refuse a node whose Python or ray differs from the head's (ray would fail later)."""
-        timeout = (self.executor.ssh_options.connect_timeout or 30) + 30
-        if not self.agent.versions_known.wait(timeout):
-            raise _NodeStartFailed(f"no answer from the node within {timeout:g} s")
-        theirs = self.agent.versions
-        if not theirs:
-            raise _NodeStartFailed(self._agent_failure())
-        mismatch = version_mismatch(theirs)
-        if mismatch:
-            raise _NodeStartFailed(mismatch)
 
     def _wait_until_joined(self, deadline: float) -> Node:
         import ray  # noqa: PLC0415
@@ -211,19 +185,19 @@ class RemoteNodeSession:
 
     def _sweep(self) -> None:
         """Run the agent's cleanup on the node, for an agent that could not finish its own."""
-        from enb.transport import run_on_node  # noqa: PLC0415
-        from ._ray_head import agent_sweep_argv  # noqa: PLC0415
-        ex = self.executor
-        result = run_on_node(self.node, agent_sweep_argv(ex.remote_python, ex.session),
-                             runner=ex.runner, ssh_options=ex.ssh_options, timeout=30)
-        if not result.ok:
-            logger.warning("%s: could not make sure this session's ray processes stopped "
-                           "(status %s): %s", self.name, result.returncode,
-                           (result.stdout + result.stderr).strip()[-500:])
+        self.executor.sweep_node(self.node)
 
 
 class _NodeStartFailed(Exception):
     pass
+
+
+#: ray's health checks of nodes, set on the head: a node that stops answering is declared dead
+#: after about 3 x 0.5 s (ray's default: 30 s), so that its work is computed again elsewhere
+#: without stalling the run. A check waits 1 s for an answer: a raylet busy on a loaded
+#: machine still answers in time.
+NODE_HEALTH_CHECKS = {"health_check_initial_delay_ms": 1000, "health_check_period_ms": 500,
+                      "health_check_timeout_ms": 1000, "health_check_failure_threshold": 3}
 
 
 class SshRayClusterExecutor(Executor):
@@ -239,24 +213,31 @@ class SshRayClusterExecutor(Executor):
     the interpreter with ray on the nodes (same ray and Python release as here).
     ``head_address``: the address nodes reach the head at (default: this machine's address on
     the route to the first node). ``ssh_options`` (:class:`enb.transport.SshOptions`) and
-    ``runner`` go to the transport.
+    ``runner`` go to the transport. ``max_retries``: how often ray itself reruns a task whose
+    worker or node died (0: the engine does it, and learns which node lost the work).
+    ``system_config``: ray settings for the head, over :data:`NODE_HEALTH_CHECKS`.
+    ``use_running_cluster``: attach to a cluster ``enb cluster up`` left running for this
+    cluster file and ``ray_port``, if there is one (the default).
     """
 
     name = "ssh-ray-cluster"
     is_remote = True
-    supports_retry = True
+    supports_retry = False  # ray's retries would hide which node lost the work: the engine's
     is_expensive_to_start = True
     one_per_process = True  # this process is ray's driver
+    can_drop_nodes = True
 
     def __init__(self, cluster_config, cpu_limit: int | None = None, ray_port: int = 11000,
                  ray_port_count: int = 500, project_root: str | os.PathLike | None = None,
                  remote_mount: bool = True, *, include_dashboard: bool = False,
                  remote_python: str = "python3", head_address: str | None = None,
-                 object_store_memory: int | None = None, max_retries: int = 3,
+                 object_store_memory: int | None = None, max_retries: int = 0,
                  ssh_options=None, runner=None, join_timeout: float = 90.0,
                  start_timeout: float = 90.0, mount_timeout: float = 30.0,
-                 stop_timeout: float = 50.0, system_config: Mapping | None = None):
+                 stop_timeout: float = 50.0, system_config: Mapping | None = None,
+                 use_running_cluster: bool = True):
         super().__init__(cpu_limit)
+        self.cluster_path = _cluster_path(cluster_config)
         self.cluster_nodes = tuple(_cluster_nodes(cluster_config))
         self.port_plan = PortPlan(ray_port, ray_port_count)
         self.project_root = os.path.abspath(os.fspath(project_root or os.getcwd()))
@@ -275,14 +256,19 @@ class SshRayClusterExecutor(Executor):
         self.start_timeout = start_timeout
         self.mount_timeout = mount_timeout
         self.stop_timeout = stop_timeout
-        self.system_config = system_config
+        self.system_config = {**NODE_HEALTH_CHECKS, **(system_config or {})}
+        self.use_running_cluster = use_running_cluster
         self.session: RaySession | None = None
         self.failed_nodes: dict[str, str] = {}   # node name -> why it did not join
         self.head_failed = False
         self._head = None
+        self._attached = None  # (ClusterState, DriverConnection) of a cluster of `enb cluster up`
         self._remote: list[RemoteNodeSession] = []
         self._connect_threads: list[threading.Thread] = []
+        self._drop_threads: list[threading.Thread] = []
         self._nodes: tuple[Node, ...] = ()
+        self._preflight_done = threading.Event()
+        self._preflight: dict[str, str] = {}  # node name -> why it cannot join
 
     def node_workdir(self, mount_path: str | None) -> str:
         """Return where a node's workers run tasks (``ENB_RAY_WORKDIR``).
@@ -315,6 +301,9 @@ class SshRayClusterExecutor(Executor):
         if self.started:
             return
         import_ray()
+        if self._attach_to_running_cluster():
+            super().start()
+            return
         from ._ray_head import RayHead  # noqa: PLC0415
         self.session = RaySession.new()
         head_ip = self.head_address
@@ -331,6 +320,7 @@ class SshRayClusterExecutor(Executor):
         head_ready = threading.Event()
         self.head_failed = False
         threads = []
+        threading.Thread(target=self._run_preflight, name="enb-preflight", daemon=True).start()
         try:
             self._head.launch()
             if head_ip is not None:  # nodes start while the head does
@@ -352,6 +342,79 @@ class SshRayClusterExecutor(Executor):
         super().start()
         logger.info("ray cluster ready: %s", ", ".join(
             f"{node.name} ({node.cpus} CPUs)" for node in self._nodes))
+
+    def _attach_to_running_cluster(self) -> bool:
+        """Attach to the cluster ``enb cluster up`` left running for this file and port.
+
+        Return False when there is none. A stale one is said in a warning naming what is gone,
+        what is left of it is stopped, and False is returned: a cluster of this executor's own
+        then starts as usual.
+        """
+        if not self.use_running_cluster or self.cluster_path is None:
+            return False
+        from . import cluster_state  # noqa: PLC0415
+        path = cluster_state.state_path(self.cluster_path, self.port_plan.first)
+        try:
+            state = cluster_state.read(path)
+        except cluster_state.StateFileError as error:
+            logger.warning("%s; removing it", error)
+            cluster_state.remove(path)
+            return False
+        if state is None:
+            return False
+        if state.project_root != self.project_root or state.remote_mount != self.remote_mount:
+            mount = "mounts" if state.remote_mount else "runs workers in"
+            raise ExecutorStartError(
+                f"{state.describe()} is up (enb cluster up) and {mount} the project "
+                f"{state.project_root}, not {self.project_root}"
+                f"{'' if state.remote_mount == self.remote_mount else ' (remote mount differs)'}"
+                f": run from that project (--project_root {state.project_root}), stop it with "
+                f"`enb cluster down {state.csv_path} --ray_port {state.ray_port}`, or choose "
+                f"another --ray_port")
+        try:
+            driver, nodes = cluster_state.attach(state, runtime_env=enb_runtime_env())
+        except cluster_state.StaleClusterError as stale:
+            logger.warning("%s; stopping what is left of it and starting a new cluster", stale)
+            cluster_state.clear(state, ssh_options=self.ssh_options, runner=self.runner)
+            return False
+        self._attached = (state, driver)
+        self.session = driver.session
+        self._nodes = nodes
+        self.failed_nodes = dict(state.failed_nodes)
+        atexit.register(self.shutdown)
+        logger.info("using %s, started by `enb cluster up`: %s", state.describe(), ", ".join(
+            f"{node.name} ({node.cpus} CPUs)" for node in nodes))
+        return True
+
+    @property
+    def attached(self) -> bool:
+        """True when this executor uses a cluster of ``enb cluster up`` (it started nothing)."""
+        return self._attached is not None
+
+    def _run_preflight(self) -> None:
+        """Check ssh and versions on every node at once (one ssh call each): see connect()."""
+        try:
+            from enb.cluster_check import quick_check  # noqa: PLC0415
+            problems = quick_check(self.cluster_nodes, remote_python=self.remote_python,
+                                   ssh_options=self.ssh_options, runner=self.runner,
+                                   timeout=(self.ssh_options.connect_timeout or 10) + 10)
+        except Exception as error:  # noqa: BLE001 - the nodes are tried anyway
+            logger.debug("the pre-flight check of the nodes failed (%s); trying them anyway",
+                         error)
+            problems = []
+        found: dict[str, list[str]] = {}
+        for result in problems:
+            if result.node != "head":  # the head runs ray already: this process imported it
+                found.setdefault(result.node, []).append(
+                    f"{result.check}: {result.detail}" + (f"; fix: {result.fix}"
+                                                          if result.fix else ""))
+        self._preflight = {node: "; ".join(texts) for node, texts in found.items()}
+        self._preflight_done.set()
+
+    def preflight_problem(self, name: str) -> str | None:
+        """Wait for the pre-flight check; return why node ``name`` cannot join, or None."""
+        self._preflight_done.wait()
+        return self._preflight.get(name)
 
     def _start_connecting(self, head_address: str,
                           head_ready: threading.Event) -> list[threading.Thread]:
@@ -376,8 +439,75 @@ class SshRayClusterExecutor(Executor):
         if not any(remote.joined for remote in self._remote):
             logger.warning("no node of the cluster joined; running on the head only")
 
+    def drop_node(self, name: str) -> bool:
+        """Leave node ``name`` out: it leaves :attr:`nodes` now, and its ray session is stopped
+        in the background (which takes it out of ray, and fails the work running there)."""
+        if not any(node.name == name and not node.is_head for node in self._nodes):
+            return False
+        self._nodes = tuple(node for node in self._nodes if node.name != name)
+        if self._attached is None:
+            stop = next((remote.disconnect for remote in self._remote if remote.name == name),
+                        None)
+        else:  # the agent belongs to the supervisor of `enb cluster up`: end its session there
+            node = next((node for node in self.cluster_nodes if node.name == name), None)
+            stop = None if node is None else (lambda: self.sweep_node(node))
+        if stop is not None:
+            thread = threading.Thread(target=stop, name=f"enb-drop-{name}", daemon=True)
+            thread.start()
+            self._drop_threads.append(thread)
+        logger.info("node %s left out; stopping its ray session", name)
+        return True
+
+    def sweep_node(self, node) -> None:
+        """Stop every process of this session on ``node`` and remove its files there."""
+        from enb.transport import run_on_node  # noqa: PLC0415
+        from ._ray_head import agent_sweep_argv  # noqa: PLC0415
+        result = run_on_node(node, agent_sweep_argv(self.remote_python, self.session),
+                             runner=self.runner, ssh_options=self.ssh_options, timeout=30)
+        if not result.ok:
+            logger.warning("%s: could not make sure this session's ray processes stopped "
+                           "(status %s): %s", node.name, result.returncode,
+                           (result.stdout + result.stderr).strip()[-500:])
+
+    def disconnect_driver(self) -> None:
+        """Keep the cluster running without this process as ray's driver (the supervisor of
+        ``enb cluster up`` holds the pipes and mounts, and leaves ray to the scripts)."""
+        if self._head is not None:
+            self._head.driver.disconnect()
+
+    @property
+    def head_running(self) -> bool:
+        """Whether the head's ray, started by this executor, still runs."""
+        return self._head is not None and self._head.running
+
+    @property
+    def gcs_address(self) -> str | None:
+        """``ip:port`` of ray's GCS on the head this executor started (None when attached)."""
+        return self._head.address if self._head is not None else None
+
+    def ended_agents(self) -> list[str]:
+        """Return the joined nodes whose agent (and so whose ray) has ended."""
+        return [remote.name for remote in self._remote
+                if remote.joined and (remote.agent is None or not remote.agent.running)]
+
+    def joined_ray_nodes(self) -> list[tuple[Node, str]]:
+        """Return every node of the cluster with its ray node name, the head first."""
+        names = {remote.name: remote.ray_node_name for remote in self._remote}
+        return [(node, self.session.node_name() if node.is_head else names[node.name])
+                for node in self._nodes]
+
     def shutdown(self) -> None:
         atexit.unregister(self.shutdown)
+        drops, self._drop_threads = self._drop_threads, []
+        if self._attached is not None:
+            state, driver = self._attached
+            driver.disconnect()  # the cluster stays up: `enb cluster down` stops it
+            for thread in drops:
+                thread.join(60)
+            self._attached = None
+            self._nodes = ()
+            super().shutdown()
+            return
         if self._head is not None:
             # Disconnecting the driver first ends its tasks everywhere, so nodes stop quickly.
             self._head.driver.disconnect()
@@ -387,13 +517,15 @@ class SshRayClusterExecutor(Executor):
             remote.cancel()
         for thread in threads:
             thread.join(self.mount_timeout + self.join_timeout)
-        if remotes:
-            with concurrent.futures.ThreadPoolExecutor(len(remotes)) as pool:
-                for future in [pool.submit(remote.disconnect) for remote in remotes]:
-                    try:
-                        future.result()
-                    except Exception as error:  # noqa: BLE001 - keep tearing down the others
-                        logger.warning("teardown of a node failed: %s", error)
+        for thread in drops:
+            thread.join(self.stop_timeout + self.mount_timeout)
+        # Plain threads: at exit (atexit), concurrent.futures refuses new work.
+        stopping = [threading.Thread(target=_disconnect, args=(remote,), daemon=True,
+                                     name=f"enb-stop-{remote.name}") for remote in remotes]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
         if self._head is not None:
             self._head.stop()
             self._head = None
@@ -415,6 +547,23 @@ class SshRayClusterExecutor(Executor):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({len(self.cluster_nodes)} nodes, "
                 f"ports={self.port_plan.describe()})")
+
+
+def _disconnect(remote: RemoteNodeSession) -> None:
+    try:
+        remote.disconnect()
+    except Exception as error:  # noqa: BLE001 - keep tearing down the others
+        logger.warning("teardown of node %s failed: %s", remote.name, error)
+
+
+def _cluster_path(cluster_config) -> str | None:
+    """Return the real path of the cluster file behind ``cluster_config``, if there is one."""
+    from enb.transport import ClusterConfig  # noqa: PLC0415
+    if isinstance(cluster_config, ClusterConfig):
+        cluster_config = cluster_config.path
+    if isinstance(cluster_config, (str, os.PathLike)):
+        return os.path.realpath(os.fspath(cluster_config))
+    return None
 
 
 def _cluster_nodes(cluster_config) -> Iterable:

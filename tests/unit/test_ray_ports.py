@@ -269,23 +269,3 @@ def test_no_remote_mount_means_the_same_path_or_the_home_folder():
                                      remote_mount=False)
     assert executor.node_workdir(None) == os.pathsep.join(["/data/project", "~"])
     assert executor.node_workdir("/home/u/.enb-remote") == "/home/u/.enb-remote"
-
-
-@needs_ray
-def test_a_node_with_other_python_or_ray_versions_is_explained(monkeypatch):
-    import platform
-
-    import ray
-
-    from enb.executors.ssh_ray_cluster import version_mismatch
-    here = platform.python_version()
-    major, minor, patch = here.split(".")[:3]
-    other_patch = f"{major}.{minor}.{int(patch) + 1}"
-    assert version_mismatch({"python": here, "ray": ray.__version__}) is None
-    message = version_mismatch({"python": other_patch, "ray": ray.__version__,
-                                "executable": "/venv/bin/python"})
-    assert f"Python {other_patch} (here {here})" in message and "/venv/bin/python" in message
-    assert "ray 0.1 " in version_mismatch({"python": here, "ray": "0.1"})
-    assert "not installed" in version_mismatch({"python": here, "ray": "missing"})
-    monkeypatch.setenv("RAY_DEFAULT_PYTHON_VERSION_MATCH_LEVEL", "minor")
-    assert version_mismatch({"python": other_patch, "ray": ray.__version__}) is None
