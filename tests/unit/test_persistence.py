@@ -9,8 +9,7 @@ import pytest
 import enb
 from enb.atable import ATable, ColumnProperties, CorruptedTableError, column_function
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "fixtures",
-                        "enb-1.1.3")
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "enb-1.1.3")
 
 
 class Values(ATable):
