@@ -8,8 +8,7 @@ fixture, the project root its column functions run in (on remote nodes: its moun
   is a failure, not a skip.
 - ssh-ray-cluster runs on simulated nodes, under the nodes' own Python (ray wants one Python
   patch release everywhere): tests/cluster/test_behaviour_on_cluster.py runs this same suite
-  in a subprocess with ENB_TEST_CLUSTER describing the cluster. Outside that run its items
-  skip, saying where they run.
+  in a subprocess with ENB_TEST_CLUSTER describing the cluster.
 """
 import importlib.util
 import json
@@ -17,8 +16,11 @@ import os
 
 import pytest
 
-EXECUTORS = ["local-process", "local-ray", "ssh-ray-cluster"]
 CLUSTER_ENV = "ENB_TEST_CLUSTER"
+# ssh-ray-cluster joins when tests/cluster/test_behaviour_on_cluster.py runs this suite on
+# simulated nodes (it sets ENB_TEST_CLUSTER); that test asserts every behaviour test passed.
+EXECUTORS = ["local-process", "local-ray"] + (["ssh-ray-cluster"] if os.environ.get(CLUSTER_ENV)
+                                              else [])
 
 
 def _ray_missing() -> str | None:
@@ -47,11 +49,7 @@ def executor(request, fresh_options):
     if name == "local-ray":
         fresh_options.ray_port = 21000 + (os.getpid() % 50) * 100
     if name == "ssh-ray-cluster":
-        spec = os.environ.get(CLUSTER_ENV)
-        if not spec:
-            pytest.skip("runs on simulated nodes under their Python: "
-                        "tests/cluster/test_behaviour_on_cluster.py")
-        spec = json.loads(spec)
+        spec = json.loads(os.environ[CLUSTER_ENV])
         fresh_options.ssh_cluster_csv_path = spec["csv"]
         fresh_options.ssh_known_hosts = spec["known_hosts"]
         fresh_options.remote_python = spec["remote_python"]
