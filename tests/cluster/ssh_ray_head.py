@@ -92,6 +92,30 @@ def node_death(executor, config) -> dict:
     return {"outcomes": outcomes, "after": after}
 
 
+def drop(executor, config) -> dict:
+    """Drop a node while a pool runs; report how it left ray and where work ran afterwards."""
+    import ray
+    victim = next(node for node in executor.nodes if node.address == config["victim"])
+    with executor.open_pool(remember_pool, ("drop",)) as pool:
+        warm_up(executor, pool)
+        started = time.monotonic()
+        dropped = executor.drop_node(victim.name)
+        again = executor.drop_node(victim.name)
+        names_after = [node.name for node in executor.nodes]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            alive = {info["NodeManagerAddress"] for info in ray.nodes() if info["Alive"]}
+            if victim.address not in alive:
+                break
+            time.sleep(0.1)
+        left_ray = time.monotonic() - started
+        after = [f.result(timeout=120)["hostname"]
+                 for f in [pool.submit(where_am_i, i) for i in range(9)]]
+    return {"dropped": dropped, "dropped_again": again, "head_dropped": executor.drop_node("head"),
+            "victim": victim.name, "nodes_after": names_after, "left_ray_seconds": left_ray,
+            "victim_alive": victim.address in alive, "after": after}
+
+
 def main() -> None:
     config = json.loads(sys.argv[1])
     logging.basicConfig(level=logging.DEBUG if config.get("debug") else logging.INFO,
@@ -111,8 +135,9 @@ def main() -> None:
     with executor:
         timings["bring_up"] = time.monotonic() - started
         print("SESSION", executor.session.tag, flush=True)
-        if config.get("scenario") == "node_death":
-            report = node_death(executor, config)
+        if config.get("scenario") in ("node_death", "drop"):
+            scenario = node_death if config["scenario"] == "node_death" else drop
+            report = scenario(executor, config)
             report["nodes"] = [[n.name, n.address, n.cpus, n.is_head] for n in executor.nodes]
             report["session"] = executor.session.tag
             print("RESULT " + json.dumps(report), flush=True)
