@@ -255,6 +255,9 @@ def test_a_killed_head_leaves_no_ray_of_the_session_on_the_nodes(netns_cluster, 
                    lambda: describe_processes(session_pids(run.session)))
         # the agent removes the session dir right after its last process
         wait_until(lambda: not Path("/tmp", run.session).exists(), 10, "the session dir to go")
+        # the mounts' guards end their pipelines: the nodes unmount by themselves
+        for node in cluster.nodes:
+            wait_until(lambda: cluster.mounts(node) == [], 10, f"the mount on {node.name} to go")
     finally:
         run.close()
         _stop_orphaned_mounts(cluster, tmp_project)
@@ -326,9 +329,9 @@ def test_nodes_whose_python_differs_are_refused_and_the_head_runs_alone(netns_cl
     finally:
         run.close()
     warnings = [line for line in log.splitlines() if "WARNING" in line.split()[:2]]
-    for node in cluster.nodes:
-        assert any(node.address in line and f"Python {node_python}" in line
-                   for line in warnings), log
+    for node in cluster.nodes:  # said by the pre-flight check, with the fix
+        assert any(node.address in line and f"python: {node_python} here" in line
+                   and "fix: install Python" in line for line in warnings), log
     assert any("running on the head only" in line for line in warnings), log
     assert [name for name, *_ in report["nodes"]] == ["head"]
     assert {r["hostname"] for r in report["results"]} == {report["head_hostname"]}
