@@ -288,7 +288,7 @@ def render_status(state, usage: dict | None, reasons: list[str], problem: str | 
              f"head {state.head_address}, session {state.session}, ports {state.ray_port}-{last}",
              f"project {state.project_root}" + (", mounted at ~/.enb-remote on the nodes"
                                                 if state.remote_mount else ""),
-             f"state {state.path}, log {state.log_path}"]
+             f"state {state.path}", f"log {state.log_path}"]
     if reasons:
         lines += ["", f"STALE: {'; '.join(reasons)}.",
                   "The next `enb cluster up`, `enb cluster down` or script run on it cleans it up."]
