@@ -19,10 +19,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import sys
+
 import pytest
 
-from netns import NetnsCluster, missing_prerequisites
-from node_venv import prepare_node_venv
+# The harness modules beside this file are imported by name (pytest runs with
+# --import-mode=importlib, which does not put test folders on sys.path).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from netns import NetnsCluster, missing_prerequisites  # noqa: E402
+from node_venv import prepare_node_venv  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
