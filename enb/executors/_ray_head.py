@@ -119,8 +119,11 @@ class AgentProcess:
         self._reader.join(timeout=0.5 if not self.running else 0)
         return "\n".join(list(self._tail)[-lines:])
 
-    def stop(self, timeout: float = 50.0) -> bool:
-        """Close the agent's stdin (it stops ray and cleans up); True if it exited in time."""
+    def stop(self, timeout: float = 50.0, warn: bool = True) -> bool:
+        """Close the agent's stdin (it stops ray and cleans up); True if it exited in time.
+
+        One that does not exit within ``timeout`` is killed (with a warning, if ``warn``).
+        """
         try:
             self._process.stdin.close()
         except OSError:
@@ -129,8 +132,9 @@ class AgentProcess:
             self._process.wait(timeout)
             return self._process.returncode == 0
         except subprocess.TimeoutExpired:
-            logger.warning("[%s] the ray node agent did not stop within %.0f s; killing it",
-                           self.label, timeout)
+            if warn:
+                logger.warning("[%s] the ray node agent did not stop within %.0f s; killing it",
+                               self.label, timeout)
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
                 os.killpg(self._process.pid, sig)

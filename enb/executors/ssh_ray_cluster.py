@@ -165,21 +165,27 @@ class RemoteNodeSession:
         with self._lock:
             self._stopped = True
 
-    def disconnect(self) -> None:
-        """Stop this node's ray and mount; also after a failed or interrupted connect."""
+    def disconnect(self, gone: bool = False) -> None:
+        """Stop this node's ray and mount; also after a failed or interrupted connect.
+
+        ``gone``: ray declared the node dead. Its ssh sessions may then hang until their
+        keepalives give up, and nothing answers there: they are ended here without waiting.
+        """
         with self._lock:
             self._stopped = True
             agent, mount = self.agent, self.mount
             self.agent = self.mount = None
         if agent is not None:
-            logger.info("%s: stopping ray", self.name)
+            logger.info("%s: stopping ray%s", self.name, " (the node is gone)" if gone else "")
+            if gone:
+                agent.stop(timeout=2, warn=False)
             # An agent that never started ray has nothing to sweep.
-            if not agent.stop(timeout=self.executor.stop_timeout) and agent.started.is_set():
+            elif not agent.stop(timeout=self.executor.stop_timeout) and agent.started.is_set():
                 self._sweep()
         if mount is not None:
             logger.info("%s: unmounting the project", self.name)
             try:
-                mount.stop()
+                mount.stop(node_reachable=not gone)
             except Exception as error:  # noqa: BLE001 - keep tearing down the others
                 logger.warning("%s: %s", self.name, error)
 
@@ -192,12 +198,15 @@ class _NodeStartFailed(Exception):
     pass
 
 
-#: ray's health checks of nodes, set on the head: a node that stops answering is declared dead
-#: after about 3 x 0.5 s (ray's default: 30 s), so that its work is computed again elsewhere
-#: without stalling the run. A check waits 1 s for an answer: a raylet busy on a loaded
-#: machine still answers in time.
+#: ray settings for the head (they reach every process of the cluster). Health checks: a node
+#: that stops answering is declared dead after about 3 x 0.5 s (ray's default: 30 s); a check
+#: waits 1 s for an answer, in time for a raylet busy on a loaded machine. gRPC keepalives: a
+#: task running on a node that is cut off (not killed: no connection is refused) fails within
+#: about 4 s instead of waiting for TCP to give up (minutes); the engine then computes it again.
 NODE_HEALTH_CHECKS = {"health_check_initial_delay_ms": 1000, "health_check_period_ms": 500,
-                      "health_check_timeout_ms": 1000, "health_check_failure_threshold": 3}
+                      "health_check_timeout_ms": 1000, "health_check_failure_threshold": 3,
+                      "grpc_client_keepalive_time_ms": 1000,
+                      "grpc_client_keepalive_timeout_ms": 3000}
 
 
 class SshRayClusterExecutor(Executor):
@@ -446,8 +455,9 @@ class SshRayClusterExecutor(Executor):
             return False
         self._nodes = tuple(node for node in self._nodes if node.name != name)
         if self._attached is None:
-            stop = next((remote.disconnect for remote in self._remote if remote.name == name),
-                        None)
+            remote = next((remote for remote in self._remote if remote.name == name), None)
+            stop = None if remote is None else (
+                lambda: remote.disconnect(gone=remote.name in self._dead_nodes()))
         else:  # the agent belongs to the supervisor of `enb cluster up`: end its session there
             node = next((node for node in self.cluster_nodes if node.name == name), None)
             stop = None if node is None else (lambda: self.sweep_node(node))
@@ -468,6 +478,19 @@ class SshRayClusterExecutor(Executor):
             logger.warning("%s: could not make sure this session's ray processes stopped "
                            "(status %s): %s", node.name, result.returncode,
                            (result.stdout + result.stderr).strip()[-500:])
+
+    def _dead_nodes(self) -> set[str]:
+        """Return the joined nodes that ray has declared dead (needs the driver connected)."""
+        try:
+            import ray  # noqa: PLC0415
+            if not ray.is_initialized():
+                return set()
+            alive = {info.get("NodeName") for info in ray.nodes() if info.get("Alive")}
+        except Exception as error:  # noqa: BLE001 - then every node is treated as alive
+            logger.debug("cannot ask ray which nodes died: %s", error)
+            return set()
+        return {remote.name for remote in self._remote
+                if remote.joined and remote.ray_node_name not in alive}
 
     def disconnect_driver(self) -> None:
         """Keep the cluster running without this process as ray's driver (the supervisor of
@@ -508,6 +531,7 @@ class SshRayClusterExecutor(Executor):
             self._nodes = ()
             super().shutdown()
             return
+        dead = self._dead_nodes()
         if self._head is not None:
             # Disconnecting the driver first ends its tasks everywhere, so nodes stop quickly.
             self._head.driver.disconnect()
@@ -520,8 +544,9 @@ class SshRayClusterExecutor(Executor):
         for thread in drops:
             thread.join(self.stop_timeout + self.mount_timeout)
         # Plain threads: at exit (atexit), concurrent.futures refuses new work.
-        stopping = [threading.Thread(target=_disconnect, args=(remote,), daemon=True,
-                                     name=f"enb-stop-{remote.name}") for remote in remotes]
+        stopping = [threading.Thread(target=_disconnect, args=(remote, remote.name in dead),
+                                     daemon=True, name=f"enb-stop-{remote.name}")
+                    for remote in remotes]
         for thread in stopping:
             thread.start()
         for thread in stopping:
@@ -549,9 +574,9 @@ class SshRayClusterExecutor(Executor):
                 f"ports={self.port_plan.describe()})")
 
 
-def _disconnect(remote: RemoteNodeSession) -> None:
+def _disconnect(remote: RemoteNodeSession, gone: bool) -> None:
     try:
-        remote.disconnect()
+        remote.disconnect(gone)
     except Exception as error:  # noqa: BLE001 - keep tearing down the others
         logger.warning("teardown of node %s failed: %s", remote.name, error)
 

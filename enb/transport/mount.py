@@ -349,10 +349,12 @@ class ReverseMount:
             self._process = self.runner.popen(guarded_argv(dpipe_argv(dpipe, left, right)))
         self._wait_until_mounted()
 
-    def stop(self) -> None:
+    def stop(self, node_reachable: bool = True) -> None:
         """Unmount the project from the node and stop the pipeline; calling it again is harmless.
 
-        Raise :class:`MountError` only if the node answers and the mount is still there.
+        Raise :class:`MountError` only if the node answers and the mount is still there. With
+        ``node_reachable`` false (the node is known dead or cut off), only the pipeline is
+        stopped, without waiting on ssh: the node's sshfs ends with its session, if it lives.
         """
         with self._state:
             if self._starting:  # start() notices, cleans up after itself and raises
@@ -361,6 +363,11 @@ class ReverseMount:
                 return
             process, self._process = self._process, None
         if process is None:
+            return
+        if not node_reachable:
+            process.stop()
+            self._remove_jail()
+            self._remote_path = None
             return
         stopped = False
         try:

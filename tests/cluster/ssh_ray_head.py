@@ -80,16 +80,18 @@ def node_death(executor, config) -> dict:
         time.sleep(3)
         with open(config["running_file"], "w"):
             pass
-        for future in futures:
+        lost_at = None
+        for future in concurrent.futures.as_completed(futures, timeout=300):
             try:
-                outcomes.append(["ok", future.result(timeout=300)])
+                outcomes.append(["ok", future.result()])
             except Exception as error:  # noqa: BLE001 - reported to the test
+                lost_at = lost_at or time.time()
                 outcomes.append(["error", type(error).__name__, str(error)[:2000],
                                  getattr(error, "node", None)])
         # the cluster goes on without the dead node
         after = [f.result(timeout=120)["hostname"]
                  for f in [pool.submit(where_am_i, i) for i in range(6)]]
-    return {"outcomes": outcomes, "after": after}
+    return {"outcomes": outcomes, "after": after, "lost_at": lost_at}
 
 
 def drop(executor, config) -> dict:

@@ -184,3 +184,37 @@ def test_a_dropped_node_leaves_ray_and_gets_no_more_work(make_netns_cluster, ven
     assert session_pids(report["session"]) == []
     assert cluster.mounts(victim) == [] and cluster.mounts(survivor) == []
     print(f"\ndrop: {name} left ray {report['left_ray_seconds']:.2f} s after drop_node")
+
+
+def test_a_node_cut_off_mid_task_is_noticed_in_seconds(make_netns_cluster, venv_python):
+    cluster = make_netns_cluster(2)
+    survivor, victim = cluster.nodes
+    project = cluster.workdir / "project-cut-off"
+    project.mkdir(mode=0o755)
+    csv = cluster.write_cluster_csv(project / "enb_cluster.csv")
+    running = project / "running"
+    # One 20 s task per machine; ray's own retries off, as the executor runs them.
+    run = HeadRun(cluster, venv_python, project, csv, scenario="node_death",
+                  running_file=str(running), task_seconds=20)
+    try:
+        wait_until(lambda: running.exists() or run.process.poll() is not None, 180,
+                   "the long tasks to run")
+        # Every packet to the node is dropped: nothing refuses a connection, nothing answers.
+        subprocess.run(["ip", "netns", "exec", victim.namespace, "iptables", "-w", "5", "-I",
+                        "INPUT", "-j", "DROP"], check=True, timeout=30)
+        cut_at = time.time()
+        report = run.result()
+        finished = time.time()
+    finally:
+        run.close()
+    lost = [outcome for outcome in report["outcomes"] if outcome[0] == "error"]
+    assert len(lost) == 1 and len(report["outcomes"]) == 3, report["outcomes"]
+    _, kind, message, node = lost[0]
+    assert kind == "WorkerLostError" and node == f"{victim.ssh_user}@{victim.address}", message
+    noticed = report["lost_at"] - cut_at
+    assert noticed < 10, f"the cut-off node's task failed {noticed:.1f} s after the cut"
+    assert victim.name not in report["after"]
+    assert session_pids(report["session"]) == []
+    assert cluster.mounts(survivor) == []
+    print(f"\ncut off: its task failed {noticed:.2f} s after the cut; the run and its teardown "
+          f"ended {finished - cut_at:.1f} s after it")
