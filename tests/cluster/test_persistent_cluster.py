@@ -260,3 +260,35 @@ def test_a_killed_supervisor_is_said_stale_and_the_next_up_or_run_cleans_up(proj
     for state in (first, second):
         assert project.leftovers(state["session"]) == []
     assert "Nothing to stop" in project.down().stdout
+
+
+def test_a_node_gone_from_an_up_cluster_is_said_and_the_run_goes_on_without_it(
+        make_netns_cluster, venv_python):
+    cluster = make_netns_cluster(2)
+    survivor, victim = cluster.nodes
+    root = cluster.workdir / "project-node-gone"
+    root.mkdir(mode=0o755)
+    project = Project(cluster, venv_python, root, root / "cache")
+    try:
+        up = project.up()
+        assert up.returncode == 0, up.stdout + up.stderr
+        state = project.state()
+        cluster.kill_node(victim)
+        name = f"{victim.ssh_user}@{victim.address}"
+        # Once ray declared it dead (within seconds), status says the cluster is stale.
+        started = time.monotonic()
+        status = wait_until(lambda: (lambda s: s if s.returncode == 1 else None)(
+            project.status()), 30, "status to see the node gone")
+        assert f"STALE: node {name} is gone." in status.stdout, status.stdout
+        print(f"\nstatus saw {name} gone {time.monotonic() - started:.1f} s after its death")
+        run = project.run_script()
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+        assert f"is stale: node {name} is gone" in run.stderr, run.stderr
+        # The new cluster is the script's own, on the head and the surviving node.
+        assert f"node {name} is not used: ssh:" in run.stderr
+        assert run.stdout.strip().splitlines()[-1].endswith("on 2 nodes."), run.stdout
+        assert tagged_processes(state["session"]) == {}
+        assert project.state_files() == [] and not Path("/tmp", state["session"]).exists()
+        assert cluster.mounts(survivor) == []
+    finally:
+        project.down()
