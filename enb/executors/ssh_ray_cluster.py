@@ -371,7 +371,8 @@ class SshRayClusterExecutor(Executor):
             return False
         if state is None:
             return False
-        if state.project_root != self.project_root or state.remote_mount != self.remote_mount:
+        same_project = os.path.realpath(state.project_root) == os.path.realpath(self.project_root)
+        if not same_project or state.remote_mount != self.remote_mount:
             mount = "mounts" if state.remote_mount else "runs workers in"
             raise ExecutorStartError(
                 f"{state.describe()} is up (enb cluster up) and {mount} the project "
