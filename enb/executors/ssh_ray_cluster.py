@@ -37,12 +37,12 @@ import logging
 import os
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 from ._ray_common import (PortPlan, RaySession, accepted_ray_start_flags, ray_start_argv,
                           ray_start_env)
+from ._ray_remote_node import RemoteNodeSession, disconnect_quietly
 from .base import Executor, ExecutorStartError, Node, Pool
 from .local_ray import enb_runtime_env, head_node_from_ray, import_ray
 
@@ -61,141 +61,6 @@ def local_address_towards(address: str, port: int = 22) -> str | None:
             return probe.getsockname()[0]
     except OSError:
         return None
-
-
-class RemoteNodeSession:
-    """One cluster node's part of a session: its mount, its ray (under the agent), its state."""
-
-    def __init__(self, index: int, node, executor: "SshRayClusterExecutor"):
-        self.index = index
-        self.node = node
-        self.executor = executor
-        self.name = node.name
-        self.ray_node_name = executor.session.node_name(index)
-        self.mount = None
-        self.agent = None
-        self.joined: Node | None = None
-        self.failure: str | None = None
-        self._lock = threading.Lock()
-        self._stopped = False
-
-    def connect(self, head_address: str, head_ready: threading.Event) -> None:
-        """Mount the project, start ray on the node and wait until it joins; or set failure.
-
-        Runs while the head is still starting (``head_address`` is known in advance: the
-        head's ip and the plan's GCS port): a node's ray start keeps trying to reach the GCS
-        until it serves, so the node's start overlaps the head's. Joining is checked once
-        ``head_ready`` is set (the driver is connected by then).
-        """
-        ex = self.executor
-        started = time.monotonic()
-        try:
-            problem = ex.preflight_problem(self.name)
-            if problem:
-                raise _NodeStartFailed(problem)
-            workdir = ex.node_workdir(None)
-            if ex.remote_mount:
-                from enb.transport import ReverseMount  # noqa: PLC0415
-                logger.info("%s: mounting %s at ~/.enb-remote", self.name, ex.project_root)
-                mount = ReverseMount(self.node, ex.project_root, runner=ex.runner,
-                                     ssh_options=ex.ssh_options, timeout=ex.mount_timeout)
-                with self._lock:
-                    if self._stopped:
-                        return
-                    self.mount = mount
-                mount.start()
-                workdir = ex.node_workdir(mount.remote_path)
-                if self._stopped:
-                    return
-            ssh_argv = ex.node_agent_argv(self.index, self.node, head_address, workdir)
-            from ._ray_head import AgentProcess  # noqa: PLC0415
-            logger.info("%s: starting ray (joining %s)", self.name, head_address)
-            with self._lock:
-                if self._stopped:
-                    return
-                self.agent = AgentProcess(self.name, ssh_argv, stdin_line=ex.session.token)
-            head_ready.wait()
-            if ex.head_failed or self._stopped:
-                return
-            self.joined = self._wait_until_joined(time.monotonic() + ex.join_timeout)
-            logger.info("%s: joined with %d CPUs in %.1f s", self.name, self.joined.cpus,
-                        time.monotonic() - started)
-        except Exception as error:  # noqa: BLE001 - a failing node is reported, not raised
-            self.failure = self._explain(error)
-            logger.warning("node %s is not used: %s", self.name, self.failure)
-            self.disconnect()
-
-    def _wait_until_joined(self, deadline: float) -> Node:
-        import ray  # noqa: PLC0415
-        while True:
-            for info in ray.nodes():
-                if info.get("NodeName") == self.ray_node_name and info.get("Alive"):
-                    return Node(name=self.name, address=info["NodeManagerAddress"],
-                                cpus=int(info["Resources"].get("CPU", 0)))
-            if not self.agent.running:
-                raise _NodeStartFailed(self._agent_failure())
-            if time.monotonic() > deadline or self._stopped:
-                raise _NodeStartFailed(
-                    f"its ray did not join within {self.executor.join_timeout:g} s "
-                    f"(are ports {self.executor.port_plan.describe()} open between the head "
-                    f"and the node?); last output:\n{self.agent.tail()}")
-            time.sleep(0.25)
-
-    def _agent_failure(self) -> str:
-        from enb.transport import CommandResult, classify_ssh_failure  # noqa: PLC0415
-        returncode = self.agent.wait(5)
-        tail = self.agent.tail()
-        result = CommandResult(argv=(), returncode=returncode, stderr=tail)
-        ssh_failure = classify_ssh_failure(result, self.node)
-        if ssh_failure is not None:
-            return str(ssh_failure)
-        what = "ray" if self.agent.started.is_set() else "the command starting ray"
-        return f"{what} exited with status {returncode}:\n{tail}"
-
-    def _explain(self, error: Exception) -> str:
-        if isinstance(error, _NodeStartFailed):
-            return str(error)
-        failure = getattr(error, "failure", None)  # NodeUnreachable: what happened, what to do
-        if failure is not None:
-            return str(failure)
-        return f"{type(error).__name__}: {error}"
-
-    def cancel(self) -> None:
-        """Make a :meth:`connect` running in another thread give up at its next step."""
-        with self._lock:
-            self._stopped = True
-
-    def disconnect(self, gone: bool = False) -> None:
-        """Stop this node's ray and mount; also after a failed or interrupted connect.
-
-        ``gone``: ray declared the node dead. Its ssh sessions may then hang until their
-        keepalives give up, and nothing answers there: they are ended here without waiting.
-        """
-        with self._lock:
-            self._stopped = True
-            agent, mount = self.agent, self.mount
-            self.agent = self.mount = None
-        if agent is not None:
-            logger.info("%s: stopping ray%s", self.name, " (the node is gone)" if gone else "")
-            if gone:
-                agent.stop(timeout=2, warn=False)
-            # An agent that never started ray has nothing to sweep.
-            elif not agent.stop(timeout=self.executor.stop_timeout) and agent.started.is_set():
-                self._sweep()
-        if mount is not None:
-            logger.info("%s: unmounting the project", self.name)
-            try:
-                mount.stop(node_reachable=not gone)
-            except Exception as error:  # noqa: BLE001 - keep tearing down the others
-                logger.warning("%s: %s", self.name, error)
-
-    def _sweep(self) -> None:
-        """Run the agent's cleanup on the node, for an agent that could not finish its own."""
-        self.executor.sweep_node(self.node)
-
-
-class _NodeStartFailed(Exception):
-    pass
 
 
 #: ray settings for the head (they reach every process of the cluster). Health checks: a node
@@ -545,7 +410,7 @@ class SshRayClusterExecutor(Executor):
         for thread in drops:
             thread.join(self.stop_timeout + self.mount_timeout)
         # Plain threads: at exit (atexit), concurrent.futures refuses new work.
-        stopping = [threading.Thread(target=_disconnect, args=(remote, remote.name in dead),
+        stopping = [threading.Thread(target=disconnect_quietly, args=(remote, remote.name in dead),
                                      daemon=True, name=f"enb-stop-{remote.name}")
                     for remote in remotes]
         for thread in stopping:
@@ -573,13 +438,6 @@ class SshRayClusterExecutor(Executor):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({len(self.cluster_nodes)} nodes, "
                 f"ports={self.port_plan.describe()})")
-
-
-def _disconnect(remote: RemoteNodeSession, gone: bool) -> None:
-    try:
-        remote.disconnect(gone)
-    except Exception as error:  # noqa: BLE001 - keep tearing down the others
-        logger.warning("teardown of node %s failed: %s", remote.name, error)
 
 
 def _cluster_path(cluster_config) -> str | None:
