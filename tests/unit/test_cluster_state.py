@@ -7,6 +7,7 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,10 @@ def test_a_state_is_stale_once_its_supervisor_head_or_token_is_gone(cache, csv, 
     # A live process whose command line names the supervisor module.
     supervisor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
                                    cluster_state.SUPERVISOR_MODULE])
+    deadline = time.monotonic() + 10
+    while cluster_state.SUPERVISOR_MODULE.encode() not in Path(
+            f"/proc/{supervisor.pid}/cmdline").read_bytes() and time.monotonic() < deadline:
+        time.sleep(0.01)  # between fork and exec, the child still shows pytest's command line
     try:
         live = make_state(path, csv, pid=supervisor.pid, head=head, token=token)
         assert live.stale_reasons() == []
