@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -186,8 +187,10 @@ def test_up_serves_two_runs_without_starting_ray_and_down_leaves_nothing(project
         run = project.run_script(*flags)
         runs.append(time.monotonic() - started)
         assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
-        assert run.stdout.strip().splitlines()[-1].endswith(
-            "using 512000000 total samples on 3 nodes."), run.stdout
+        # Rows reach remote nodes (how many of the 3 machines get rows depends on timing:
+        # the head's workers may take all of a node's share when the run is short).
+        last = run.stdout.strip().splitlines()[-1]
+        assert re.search(r"using 512000000 total samples on [23] nodes\.$", last), run.stdout
         assert "started by `enb cluster up`" in run.stderr, run.stderr
         assert "starting the ray head" not in run.stderr and "mounting" not in run.stderr
         assert "128 rows computed" in run.stderr
