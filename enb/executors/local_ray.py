@@ -75,7 +75,28 @@ def _local_workers_import(package: str) -> bool:
     return found.returncode == 0 and found.stdout.strip() == package
 
 
-class LocalRayExecutor(Executor):
+class RayExecutor(Executor):
+    """What both ray backends share: pools over the ray cluster this process is connected to.
+
+    Subclasses set ``self._nodes`` when they start and ``self.max_retries``.
+    """
+    _nodes: tuple = ()
+    max_retries = 0
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return self._nodes
+
+    def open_pool(self, initializer: Callable[..., None], initargs: tuple = ()) -> Pool:
+        if not self.started:
+            raise RuntimeError(f"{type(self).__name__}.start() was not called")
+        from ._ray_pool import RayPool  # noqa: PLC0415
+        node_names = {node.address: node.name for node in self._nodes}
+        return RayPool(initializer, initargs, max_retries=self.max_retries,
+                       node_names=lambda: node_names)
+
+
+class LocalRayExecutor(RayExecutor):
     """Run pools on a ray instance private to this executor, on this machine only.
 
     ``cpu_limit``: worker slots (default: all CPUs). Every port ray opens lies in
@@ -137,18 +158,6 @@ class LocalRayExecutor(Executor):
             self._head = None
         self._nodes = ()
         super().shutdown()
-
-    @property
-    def nodes(self) -> tuple[Node, ...]:
-        return self._nodes
-
-    def open_pool(self, initializer: Callable[..., None], initargs: tuple = ()) -> Pool:
-        if not self.started:
-            raise RuntimeError(f"{type(self).__name__}.start() was not called")
-        from ._ray_pool import RayPool  # noqa: PLC0415
-        node_names = {node.address: node.name for node in self._nodes}
-        return RayPool(initializer, initargs, max_retries=self.max_retries,
-                       node_names=lambda: node_names)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(cpu_limit={self.cpu_limit}, "

@@ -38,13 +38,13 @@ import os
 import socket
 import threading
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Iterable, Mapping
 
 from ._ray_common import (PortPlan, RaySession, accepted_ray_start_flags, ray_start_argv,
                           ray_start_env)
 from ._ray_remote_node import RemoteNodeSession, disconnect_quietly
-from .base import Executor, ExecutorStartError, Node, Pool
-from .local_ray import enb_runtime_env, head_node_from_ray, import_ray
+from .base import ExecutorStartError, Node
+from .local_ray import RayExecutor, enb_runtime_env, head_node_from_ray, import_ray
 
 logger = logging.getLogger("enb.executors.ray")
 
@@ -74,7 +74,7 @@ NODE_HEALTH_CHECKS = {"health_check_initial_delay_ms": 1000, "health_check_perio
                       "grpc_client_keepalive_timeout_ms": 3000}
 
 
-class SshRayClusterExecutor(Executor):
+class SshRayClusterExecutor(RayExecutor):
     """Run pools on a ray cluster of this machine and the nodes of ``cluster_config``.
 
     ``cluster_config``: an :class:`enb.transport.ClusterConfig`, the path of an
@@ -422,18 +422,6 @@ class SshRayClusterExecutor(Executor):
             self._head = None
         self._nodes = ()
         super().shutdown()
-
-    @property
-    def nodes(self) -> tuple[Node, ...]:
-        return self._nodes
-
-    def open_pool(self, initializer: Callable[..., None], initargs: tuple = ()) -> Pool:
-        if not self.started:
-            raise RuntimeError(f"{type(self).__name__}.start() was not called")
-        from ._ray_pool import RayPool  # noqa: PLC0415
-        node_names = {node.address: node.name for node in self._nodes}
-        return RayPool(initializer, initargs, max_retries=self.max_retries,
-                       node_names=lambda: node_names)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({len(self.cluster_nodes)} nodes, "
