@@ -289,7 +289,9 @@ def test_a_node_gone_from_an_up_cluster_is_said_and_the_run_goes_on_without_it(
         assert f"is stale: node {name} is gone" in run.stderr, run.stderr
         # The new cluster is the script's own, on the head and the surviving node.
         assert f"node {name} is not used: ssh:" in run.stderr
-        assert run.stdout.strip().splitlines()[-1].endswith("on 2 nodes."), run.stdout
+        # Never the gone node; whether the survivor gets rows before the head's workers take
+        # them all depends on timing.
+        assert re.search(r"on [12] nodes\.$", run.stdout.strip().splitlines()[-1]), run.stdout
         assert tagged_processes(state["session"]) == {}
         assert project.state_files() == [] and not Path("/tmp", state["session"]).exists()
         assert cluster.mounts(survivor) == []
