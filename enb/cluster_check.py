@@ -306,7 +306,7 @@ def _node_version_results(name: str, facts: dict | None, head: dict | None, erro
                                    f"{version} here, {head_version} on the head: ray needs the "
                                    f"same {level} release", fix))
     head_ray, ray = head.get("ray"), facts.get("ray")
-    pip = f"{shlex.quote(executable)} -m pip install 'ray[default]=={head_ray}'"
+    pip = f"{shlex.quote(executable)} -m pip install 'ray=={head_ray}'"
     if head_ray is None:
         results.append(CheckResult(name, "ray", Status.WARN if ray else Status.FAIL,
                                    f"{ray or 'not installed'}; not installed on the head",

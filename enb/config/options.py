@@ -191,7 +191,7 @@ _OPTIONS = (
            ("--known_hosts",)),
     Option("no_remote_mount_needed", False, _boolean,
            "do not mount the project folder on remote nodes", action="store_true"),
-    Option("ray_dashboard", False, _boolean, "start ray's dashboard (off by default)",
+    Option("ray_dashboard", False, _boolean, "start ray's dashboard (off by default; needs enb[ray-dashboard])",
            action="store_true"),
 )
 OPTIONS = {option.name: option for option in _OPTIONS}

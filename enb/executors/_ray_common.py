@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 from typing import Iterable, Mapping
 
 logger = logging.getLogger("enb.executors.ray")
@@ -149,14 +150,16 @@ def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySessi
                    object_store_memory: int | None = None, include_dashboard: bool = False,
                    node_name: str | None = None, node_ip_address: str | None = None,
                    system_config: Mapping | None = None,
-                   accepted_flags: Iterable[str] | None = None) -> list[str]:
+                   accepted_flags: Iterable[str] | None = None,
+                   ray_client: bool | None = None) -> list[str]:
     """Return the argv of a blocking ``ray start`` for the head or a node of ``session``.
 
     ray runs as ``python -m ray.scripts.scripts`` so the interpreter is explicit (no PATH
     lookup of a ``ray`` script, and the head runs the same Python as the driver). Flags missing
     from ``accepted_flags`` (the installed ray's ``ray start`` options, see
     :func:`accepted_ray_start_flags`) are left out: a missing port flag is logged as a warning,
-    since that port then falls outside the plan.
+    since that port then falls outside the plan. ``ray_client``: whether the head's ray has
+    its client server (None: look for it in this interpreter, see :func:`has_ray_client`).
     """
     if not head and not head_address:
         raise ValueError("a node's ray start needs the head's address")
@@ -164,13 +167,19 @@ def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySessi
     if head:
         options += [("--head", None, False), ("--port", plan.port("gcs"), True),
                     ("--temp-dir", session.ray_temp_dir, False),
-                    ("--ray-client-server-port", plan.port("ray_client_server"), True),
                     ("--include-dashboard", "true" if include_dashboard else "false", False)]
+        if has_ray_client() if ray_client is None else ray_client:
+            # ray starts its client server whenever it can (on 10001 unless told), and
+            # refuses the flag when it cannot (minimal ray, without grpc).
+            options.append(("--ray-client-server-port", plan.port("ray_client_server"), True))
         if include_dashboard:
             options += [("--dashboard-port", plan.port("dashboard"), True),
                         ("--dashboard-host", "127.0.0.1", False)]
         if system_config:
             options.append(("--system-config", json.dumps(dict(system_config)), False))
+        # No autoscaler monitor: an enb cluster has a fixed set of nodes. One Python process
+        # (~1 CPU-second at start) less on the head.
+        options.append(("--no-monitor", None, False))
     else:
         options.append(("--address", head_address, False))
     options += [
@@ -212,6 +221,22 @@ def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySessi
     return argv
 
 
+def has_ray_client() -> bool:
+    """Tell whether this interpreter's ``ray start --head`` would start ray's client server.
+
+    ray's own test (``get_ray_client_dependency_error``) is whether grpc imports; this looks
+    for it without importing it.
+    """
+    import importlib.util  # noqa: PLC0415
+    return importlib.util.find_spec("grpc") is not None
+
+
+def has_ray_dashboard() -> bool:
+    """Tell whether the installed ray can serve its dashboard (ray[default], not minimal ray)."""
+    import importlib.util  # noqa: PLC0415
+    return importlib.util.find_spec("aiohttp") is not None
+
+
 def ray_start_env(plan: PortPlan, session: RaySession, *,
                   workdir: str | None = None) -> dict[str, str]:
     """Return the environment variables a ``ray start`` of ``session`` runs with.
@@ -237,12 +262,64 @@ def ray_start_env(plan: PortPlan, session: RaySession, *,
 def accepted_ray_start_flags() -> frozenset | None:
     """Return the options the installed ``ray start`` accepts, hidden ones included.
 
-    Read from ray's click command in this interpreter (nodes run the same ray version as the
-    head, which ray enforces). None when ray cannot be imported: then nothing is filtered.
+    Read from ray's click command (nodes run the same ray version as the head, which ray
+    enforces). Importing it costs ~0.5 s, on the critical path of starting a head, so the set is
+    cached per interpreter and ray version in :func:`flags_cache_path`. None when ray cannot be
+    imported: then nothing is filtered.
     """
+    version = installed_ray_version()
+    key = f"{os.path.realpath(sys.executable)} ray={version}"
+    cache = flags_cache_path()
+    if version is not None:
+        try:
+            with open(cache, encoding="utf-8") as cached:
+                found = json.load(cached).get(key)
+            if isinstance(found, list) and all(isinstance(flag, str) for flag in found):
+                return frozenset(found)
+        except (OSError, ValueError, AttributeError):
+            pass
     try:
         from ray.scripts.scripts import start  # noqa: PLC0415 (optional dependency)
     except Exception as error:  # pragma: no cover - ray missing or broken
         logger.debug("cannot read ray start's options (%s); passing every flag", error)
         return None
-    return frozenset(opt for param in start.params for opt in param.opts if opt.startswith("--"))
+    flags = frozenset(opt for param in start.params for opt in param.opts
+                      if opt.startswith("--"))
+    if version is not None:
+        _write_flags_cache(cache, key, flags)
+    return flags
+
+
+def installed_ray_version() -> str | None:
+    """Return the installed ray's version without importing ray (None: not installed)."""
+    from importlib import metadata  # noqa: PLC0415
+    try:
+        return metadata.version("ray")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def flags_cache_path() -> str:
+    """Return the file caching ``ray start``'s options (``$XDG_CACHE_HOME/enb``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "enb", "ray-start-flags.json")
+
+
+def _write_flags_cache(path: str, key: str, flags: frozenset) -> None:
+    """Add ``key`` to the cache file atomically; a cache that cannot be written is skipped."""
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        try:
+            with open(path, encoding="utf-8") as cached:
+                entries = json.load(cached)
+            if not isinstance(entries, dict):
+                entries = {}
+        except (OSError, ValueError):
+            entries = {}
+        entries[key] = sorted(flags)
+        temporary = f"{path}.{os.getpid()}.tmp"
+        with open(temporary, "w", encoding="utf-8") as out:
+            json.dump(entries, out)
+        os.replace(temporary, path)
+    except OSError as error:
+        logger.debug("cannot cache ray start's options in %s: %s", path, error)

@@ -22,8 +22,8 @@ import time
 from typing import Mapping, Sequence
 
 from . import _ray_node_agent
-from ._ray_common import (PortPlan, RaySession, accepted_ray_start_flags, is_session_dir,
-                          ray_start_argv, ray_start_env)
+from ._ray_common import (PortPlan, RaySession, accepted_ray_start_flags, has_ray_dashboard,
+                          is_session_dir, ray_start_argv, ray_start_env)
 from .base import ExecutorStartError
 
 logger = logging.getLogger("enb.executors.ray")
@@ -240,6 +240,10 @@ class RayHead:
 
     def launch(self) -> None:
         """Start ray's head without waiting for it (see :meth:`wait_until_serving`)."""
+        if self.include_dashboard and not has_ray_dashboard():
+            raise ExecutorStartError(
+                "ray_dashboard is on, but this ray has no dashboard (minimal ray): "
+                "pip install 'enb[ray-dashboard]' (ray[default]), or leave --ray_dashboard out")
         self.session.create_local_dir()
         ray_argv = ray_start_argv(
             self.plan, python=sys.executable, head=True, session=self.session,

@@ -7,8 +7,11 @@ needs nothing of enb installed on the node.
 ``run``: optionally read the session token from the first line of stdin and write it, owner-only,
 into the session temp dir; start ray with the session tag in its environment; then wait until
 stdin reaches EOF (the head closed it, or the head or the ssh connection died), a signal arrives,
-or ray exits. Then stop ray (SIGTERM: ray drains and stops its processes), kill whatever process
-still carries the tag, and remove the temp dir. ``ray stop`` is never used: it is global.
+or ray exits. Then kill every process that carries the session tag, all at once, and remove the
+temp dir. ray's own SIGTERM path (drain, then stop its processes one by one) takes ~2 s and keeps
+nothing enb needs: the head has every result before it stops a node, and a session's ray state
+(GCS tables, object store, logs) is private to the session and removed with it.
+``ray stop`` is never used: it is global.
 
 ``sweep``: only the cleanup, for when a ``run`` could not finish its own.
 
@@ -101,22 +104,25 @@ def tagged_pids(tag):
     return pids
 
 
-def sweep(tag, grace=3.0):
-    """Stop every process of the session (TERM, then KILL) and remove its temp dir."""
+def sweep(tag, timeout=10.0):
+    """Kill every process of the session at once (SIGKILL) and remove its temp dir.
+
+    Return False if some process outlived ``timeout`` (said on stdout).
+    """
     directory = session_dir(tag)
     pids = tagged_pids(tag)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    deadline = time.monotonic() + timeout
+    while pids:
         for pid in pids:
             try:
-                os.kill(pid, sig)
+                os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        deadline = time.monotonic() + grace
-        while pids and time.monotonic() < deadline:
-            time.sleep(0.1)
-            pids = [pid for pid in tagged_pids(tag) if pid in pids]
-        if not pids:
+        if time.monotonic() > deadline:
             break
+        time.sleep(0.02)
+        # A process of the session may have started a child meanwhile: look again.
+        pids = tagged_pids(tag)
     if pids:
         say("could not stop " + " ".join(map(str, pids)))
     shutil.rmtree(directory, ignore_errors=True)
@@ -251,13 +257,12 @@ def run(args):
     requested = stop.is_set()
     if process.poll() is None:
         say("stopping")
-        process.terminate()
-        try:
-            process.wait(args.grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    clean = sweep(args.tag)
+    clean = sweep(args.tag)  # ray start itself carries the tag
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:  # only if it was not killable (said by sweep)
+        process.kill()
+        process.wait()
     relay_thread.join(2)  # the last of ray's output (its children may hold the pipe: swept)
     say("exited " + str(process.returncode) + (" clean" if clean else " unclean"))
     if requested:
@@ -272,8 +277,6 @@ def main(argv=None):
     run_parser.add_argument("--tag", required=True)
     run_parser.add_argument("--token-from-stdin", action="store_true")
     run_parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
-    run_parser.add_argument("--grace", type=float, default=40.0,
-                            help="seconds ray may take to stop (it drains up to 30 s)")
     run_parser.add_argument("argv", nargs=argparse.REMAINDER)
     sweep_parser = commands.add_parser("sweep")
     sweep_parser.add_argument("--tag", required=True)

@@ -95,7 +95,7 @@ class RemoteNodeSession:
                     f"its ray did not join within {self.executor.join_timeout:g} s "
                     f"(are ports {self.executor.port_plan.describe()} open between the head "
                     f"and the node?); last output:\n{self.agent.tail()}")
-            time.sleep(0.25)
+            time.sleep(0.1)
 
     def _agent_failure(self) -> str:
         from enb.transport import CommandResult, classify_ssh_failure  # noqa: PLC0415

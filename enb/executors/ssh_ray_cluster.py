@@ -44,7 +44,8 @@ from ._ray_common import (PortPlan, RaySession, accepted_ray_start_flags, ray_st
                           ray_start_env)
 from ._ray_remote_node import RemoteNodeSession, disconnect_quietly
 from .base import ExecutorStartError, Node
-from .local_ray import RayExecutor, enb_runtime_env, head_node_from_ray, import_ray
+from .local_ray import (RayExecutor, enb_runtime_env, head_node_from_ray, import_ray,
+                        require_ray)
 
 logger = logging.getLogger("enb.executors.ray")
 
@@ -174,7 +175,7 @@ class SshRayClusterExecutor(RayExecutor):
     def start(self) -> None:
         if self.started:
             return
-        import_ray()
+        require_ray()
         if self._attach_to_running_cluster():
             super().start()
             return
@@ -200,8 +201,10 @@ class SshRayClusterExecutor(RayExecutor):
             if head_ip is not None:  # nodes start while the head does
                 threads = self._start_connecting(f"{head_ip}:{self.port_plan.port('gcs')}",
                                                  head_ready)
+            import_ray()  # while the head starts
+            runtime_env = enb_runtime_env()
             address = self._head.wait_until_serving()
-            self._head.driver.connect(address, runtime_env=enb_runtime_env())
+            self._head.driver.connect(address, runtime_env=runtime_env)
             head = head_node_from_ray()
             if head_ip is None:
                 threads = self._start_connecting(address, head_ready)

@@ -37,7 +37,7 @@ def ray_version() -> str:
 
 def requirements() -> list[str]:
     """Return what the node venv needs besides the project."""
-    return [f"ray[default]=={ray_version()}", "pandas", "numpy", "pytest", "tqdm",
+    return [f"ray=={ray_version()}", "pandas", "numpy", "pytest", "tqdm",
             # The project is built without build isolation (no index needed each
             # session); Debian's setuptools 66 needs the wheel package for that.
             "setuptools>=64", "wheel"]

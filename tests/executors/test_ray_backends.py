@@ -18,7 +18,7 @@ import time
 import pytest
 
 from enb.executors import WorkerLostError
-from enb.executors._ray_common import SESSION_ENV
+from enb.executors._ray_common import SESSION_ENV, has_ray_client
 
 if importlib.util.find_spec("ray") is None:
     if os.environ.get("CI"):
@@ -143,13 +143,15 @@ def someone_elses_ray(tmp_path):
     first = FIRST_PORT + PORT_COUNT
     argv = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
             "--temp-dir", temp_dir, "--port", str(first), "--node-manager-port", str(first + 1),
-            "--object-manager-port", str(first + 2), "--ray-client-server-port", str(first + 3),
+            "--object-manager-port", str(first + 2),
             "--dashboard-agent-listen-port", str(first + 4),
             "--dashboard-agent-grpc-port", str(first + 5),
             "--metrics-export-port", str(first + 6), "--runtime-env-agent-port", str(first + 7),
             "--min-worker-port", str(first + 20), "--max-worker-port", str(first + 90),
             "--include-dashboard", "false", "--num-cpus", "1",
             "--object-store-memory", str(OBJECT_STORE), "--disable-usage-stats"]
+    if has_ray_client():  # ray[default]: its client server would take 10001 otherwise
+        argv += ["--ray-client-server-port", str(first + 3)]
     env = dict(os.environ, RAY_AUTH_MODE="disabled", DASHBOARD_METRIC_PORT=str(first + 8),
                AUTOSCALER_METRIC_PORT=str(first + 9), SOMEONE_ELSE="1")
     process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

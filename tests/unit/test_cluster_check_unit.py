@@ -220,7 +220,7 @@ def test_a_python_patch_mismatch_fails_unless_ray_is_told_minor_is_enough(monkey
 def test_ray_must_match_the_head_exactly(ray, detail):
     ray_check = rows(check([GOOD], runner_for(**{"10_0_0_2": facts(ray=ray)})), GOOD.name)["ray"]
     assert ray_check.status is Status.FAIL and detail in ray_check.detail
-    assert ray_check.fix == "/venv/bin/python3 -m pip install 'ray[default]==2.60.0'"
+    assert ray_check.fix == "/venv/bin/python3 -m pip install 'ray==2.60.0'"
 
 
 def test_a_missing_or_other_enb_on_a_node_only_warns():

@@ -72,6 +72,7 @@ def test_smallest_range_still_leaves_worker_ports():
 # --- ray start argv ----------------------------------------------------------------------------
 
 def head_argv(**kwargs) -> list[str]:
+    kwargs.setdefault("ray_client", True)
     return ray_start_argv(PLAN, python="/venv/bin/python", head=True, session=SESSION, **kwargs)
 
 
@@ -92,6 +93,17 @@ def test_head_argv_pins_every_port_inside_the_plan():
     assert values["--num-cpus"] == "2"
     assert "--head" in values and "--block" in values
     assert "--address" not in values
+
+
+def test_a_minimal_ray_head_gets_no_client_server_port():
+    # minimal ray refuses --ray-client-server-port (it has no client server to put there)
+    assert "--ray-client-server-port" not in flag_values(head_argv(ray_client=False))
+    assert "--ray-client-server-port" in flag_values(head_argv(ray_client=True))
+
+
+def test_the_head_starts_no_autoscaler_monitor_and_nodes_do_not_take_the_flag():
+    assert "--no-monitor" in flag_values(head_argv())
+    assert "--no-monitor" not in flag_values(node_argv())
 
 
 def test_dashboard_is_off_unless_asked_and_then_local_and_in_range():
