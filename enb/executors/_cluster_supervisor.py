@@ -147,10 +147,13 @@ def main(argv: list[str] | None = None) -> int:
             logger.exception("the cluster did not start")
             _report(f"FAILED {type(error).__name__}: {error}")
             return 1
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, lambda *_: stop.set())
         cluster_state.write(_state(executor, state_path, log_path))
         executor.disconnect_driver()
+        # After ray.shutdown: ray's core worker resets SIGTERM to its default action at the C
+        # level (Python's getsignal() does not see it), and `enb cluster down` then killed this
+        # process before it could tear down in order.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, lambda *_: stop.set())
         logger.info("cluster up; recorded in %s", state_path)
         _report("READY")
         gone: set = set()
