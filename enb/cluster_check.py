@@ -175,12 +175,15 @@ def check_cluster(config: ClusterConfig | str | os.PathLike | Iterable[ClusterNo
 
 def quick_check(config: ClusterConfig | str | os.PathLike | Iterable[ClusterNode], *,
                 remote_python: str = "python3", ssh_options: SshOptions | None = None,
-                runner: Runner | None = None, timeout: float = 10.0) -> list[CheckResult]:
+                runner: Runner | None = None, timeout: float = 10.0,
+                facts: dict | None = None) -> list[CheckResult]:
     """Return what stops a node from joining, as far as ssh and versions tell (empty: none).
 
     One ssh call per node, all in parallel, running :data:`NODE_SCRIPT` without ports or
     probes (about a second on a LAN). Each problem is a FAIL :class:`CheckResult` naming the
     node (``"head"`` for this machine, e.g. ray missing here); several may name one node.
+    ``facts``, if given, receives what each machine reported: ``{"head" or node name: facts}``
+    (None for a machine whose script did not run).
     """
     nodes = _nodes(config)
     runner = runner or SubprocessRunner()
@@ -191,6 +194,9 @@ def quick_check(config: ClusterConfig | str | os.PathLike | Iterable[ClusterNode
                            None, quick=True)
     with concurrent.futures.ThreadPoolExecutor(max(1, min(len(nodes), 32))) as pool:
         reports = list(pool.map(checker.check, nodes))
+    if facts is not None:
+        facts[HEAD] = head_facts
+        facts.update((report.node, report.facts) for report in reports)
     return [result for result in head_results + [r for report in reports for r in report.results]
             if result.status is Status.FAIL]
 

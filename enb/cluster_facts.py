@@ -11,6 +11,7 @@ Facts only: :mod:`enb.cluster_check` judges them.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import secrets
 import socket
@@ -18,6 +19,27 @@ import threading
 from typing import Iterable, Sequence
 
 from enb.transport import ClusterNode, CommandResult, Runner, SshOptions, ToolNotFoundError
+
+def package_digest(folder):
+    """Return a digest of the ``.py`` files under ``folder`` (names and contents).
+
+    Runs on the head and, as part of :data:`NODE_SCRIPT`, on nodes (Python 3.6 syntax, standard
+    library only): equal digests mean a node's enb is the head's, so ray need not ship it.
+    """
+    import hashlib
+    import os
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(name for name in dirs if name != "__pycache__")
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(root, name)
+                digest.update(os.path.relpath(path, folder).encode("utf-8", "replace") + b"\0")
+                with open(path, "rb") as source:
+                    digest.update(source.read())
+                digest.update(b"\0")
+    return digest.hexdigest()
+
 
 #: Seconds a TCP probe waits for a connection or an answer.
 PROBE_TIMEOUT = 2.0
@@ -109,6 +131,7 @@ def main(args):
     try:
         import enb
         facts["enb"] = getattr(enb, "__version__", None)
+        facts["enb_digest"] = package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
     except Exception as error:
         facts["enb"], facts["enb_error"] = None, "%s: %s" % (type(error).__name__, error)
     facts["cpus"] = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
@@ -161,6 +184,10 @@ def main(args):
 if __name__ == "__main__":
     main(sys.argv[1:])
 '''
+try:
+    NODE_SCRIPT = inspect.getsource(package_digest) + NODE_SCRIPT
+except (OSError, TypeError):  # enb installed without its sources: nodes get enb shipped
+    NODE_SCRIPT = "def package_digest(folder):\n    return None\n" + NODE_SCRIPT
 
 
 # --- running the script ---------------------------------------------------------------------

@@ -144,6 +144,7 @@ class SshRayClusterExecutor(RayExecutor):
         self._nodes: tuple[Node, ...] = ()
         self._preflight_done = threading.Event()
         self._preflight: dict[str, str] = {}  # node name -> why it cannot join
+        self._node_facts: dict[str, dict | None] = {}  # node name -> what its check found
 
     def node_workdir(self, mount_path: str | None) -> str:
         """Return where a node's workers run tasks (``ENB_RAY_WORKDIR``).
@@ -202,7 +203,7 @@ class SshRayClusterExecutor(RayExecutor):
                 threads = self._start_connecting(f"{head_ip}:{self.port_plan.port('gcs')}",
                                                  head_ready)
             import_ray()  # while the head starts
-            runtime_env = enb_runtime_env()
+            runtime_env = self._workers_runtime_env()
             address = self._head.wait_until_serving()
             self._head.driver.connect(address, runtime_env=runtime_env)
             head = head_node_from_ray()
@@ -275,7 +276,8 @@ class SshRayClusterExecutor(RayExecutor):
             from enb.cluster_check import quick_check  # noqa: PLC0415
             problems = quick_check(self.cluster_nodes, remote_python=self.remote_python,
                                    ssh_options=self.ssh_options, runner=self.runner,
-                                   timeout=(self.ssh_options.connect_timeout or 10) + 10)
+                                   timeout=(self.ssh_options.connect_timeout or 10) + 10,
+                                   facts=self._node_facts)
         except Exception as error:  # noqa: BLE001 - the nodes are tried anyway
             logger.debug("the pre-flight check of the nodes failed (%s); trying them anyway",
                          error)
@@ -288,6 +290,28 @@ class SshRayClusterExecutor(RayExecutor):
                                                           if result.fix else ""))
         self._preflight = {node: "; ".join(texts) for node, texts in found.items()}
         self._preflight_done.set()
+
+    def _workers_runtime_env(self) -> dict | None:
+        """Return the runtime_env of this session's workers: enb shipped, unless needless.
+
+        Shipping enb (py_modules) makes every worker run the head's enb, but a worker needing
+        a runtime env starts ~0.5-1 s later, on the critical path of the first results. When the
+        pre-flight check found, on every node, an enb whose sources are identical to this
+        process's (:func:`enb.cluster_facts.package_digest`), and the head's workers import this
+        very enb too, nothing is shipped.
+        """
+        from enb.cluster_facts import package_digest  # noqa: PLC0415
+        import enb  # noqa: PLC0415
+        self._preflight_done.wait()
+        mine = package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
+        differing = [node.name for node in self.cluster_nodes
+                     if node.name not in self._preflight
+                     and (self._node_facts.get(node.name) or {}).get("enb_digest") != mine]
+        if differing:
+            logger.debug("enb is shipped to the workers: the enb of %s differs from the head's",
+                         ", ".join(differing))
+            return enb_runtime_env()
+        return enb_runtime_env(only_if_needed=True)
 
     def preflight_problem(self, name: str) -> str | None:
         """Wait for the pre-flight check; return why node ``name`` cannot join, or None."""

@@ -511,3 +511,62 @@ def test_the_command_exits_2_for_a_missing_or_empty_cluster_file(tmp_path, capsy
     assert enb_main(["cluster", "check", str(empty)]) == 2
     assert "lists no nodes" in capsys.readouterr().err
 
+
+
+# --- enb's digest: ship enb to the workers only when a node's differs -------------------------
+
+def test_the_facts_script_reports_a_digest_of_enb_equal_to_the_heads(tmp_path):
+    from enb.cluster_facts import package_digest
+    done = subprocess.run([sys.executable, "-", *encode_args(timeout=1)], input=NODE_SCRIPT,
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                          env=dict(os.environ, PYTHONPATH=os.path.dirname(
+                              os.path.dirname(os.path.abspath(cluster_check.__file__)))))
+    reported = parse_facts(done.stdout)
+    import enb
+    assert reported["enb_digest"] == package_digest(os.path.dirname(enb.__file__))
+
+
+def test_the_digest_follows_sources_and_ignores_bytecode(tmp_path):
+    from enb.cluster_facts import package_digest
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("x = 1\n")
+    (package / "sub" / "m.py").write_text("y = 2\n")
+    first = package_digest(str(package))
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"\0junk")
+    (package / "notes.txt").write_text("not code")
+    assert package_digest(str(package)) == first
+    (package / "sub" / "m.py").write_text("y = 3\n")
+    assert package_digest(str(package)) != first
+    (package / "sub" / "m.py").write_text("y = 2\n")
+    (package / "sub" / "m.py").rename(package / "sub" / "n.py")  # same bytes, other module
+    assert package_digest(str(package)) != first
+
+
+@pytest.mark.parametrize("node_digests, shipped", [
+    ({"a": "SAME", "b": "SAME"}, False),
+    ({"a": "SAME", "b": "other"}, True),
+    ({"a": "SAME", "b": None}, True),          # no enb on the node at all
+    ({"a": "SAME", "b": "broken-node"}, False),  # a node that cannot join does not count
+])
+def test_enb_is_shipped_to_the_workers_only_when_a_joining_node_runs_another_enb(
+        monkeypatch, node_digests, shipped):
+    import enb
+    from enb.cluster_facts import package_digest
+    from enb.executors import local_ray
+    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    mine = package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
+    nodes = [ClusterNode("10.0.0.2", ssh_user="a"), ClusterNode("10.0.0.3", ssh_user="b")]
+    executor = SshRayClusterExecutor(nodes)
+    by_user = {node.ssh_user: node.name for node in nodes}
+    executor._node_facts = {by_user[user]: {"enb_digest": mine if digest == "SAME" else digest}
+                            for user, digest in node_digests.items()}
+    executor._preflight = {by_user[user]: "ssh: refused" for user, digest
+                           in node_digests.items() if digest == "broken-node"}
+    executor._preflight_done.set()
+    monkeypatch.setattr(local_ray, "_local_workers_import", lambda package: True)
+    env = executor._workers_runtime_env()
+    assert (env is not None) == shipped
+    if shipped:
+        assert env == {"py_modules": [os.path.dirname(os.path.abspath(enb.__file__))]}
