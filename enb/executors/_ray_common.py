@@ -231,6 +231,36 @@ def has_ray_client() -> bool:
     return importlib.util.find_spec("grpc") is not None
 
 
+def busy_service_ports(plan: PortPlan, include_dashboard: bool = False) -> list[int]:
+    """Return the head's service ports of ``plan`` on which something listens on this machine.
+
+    A second run on the same range would otherwise fail inside ``ray start`` (or, worse, its
+    nodes would join the first run's head). Worker ports are left out: ray skips busy ones.
+    Only listening sockets count (an outgoing connection may use such a port as its ephemeral
+    local port; ray's servers still bind it). Read from ``/proc/net/tcp*``: elsewhere, [].
+    """
+    services = [name for name in plan.OFFSETS
+                if name != "ray_client_server" and (include_dashboard or name != "dashboard")]
+    listening = listening_tcp_ports()
+    return sorted({plan.port(name) for name in services} & listening)
+
+
+def listening_tcp_ports() -> set[int]:
+    """Return the local TCP ports in LISTEN state in this network namespace (Linux)."""
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as lines:
+                next(lines, None)  # header
+                for line in lines:
+                    fields = line.split()
+                    if len(fields) > 3 and fields[3] == "0A":  # TCP_LISTEN
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except (OSError, ValueError):
+            continue
+    return ports
+
+
 def has_ray_dashboard() -> bool:
     """Tell whether the installed ray can serve its dashboard (ray[default], not minimal ray)."""
     import importlib.util  # noqa: PLC0415

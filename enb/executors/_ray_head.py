@@ -22,8 +22,8 @@ import time
 from typing import Mapping, Sequence
 
 from . import _ray_node_agent
-from ._ray_common import (PortPlan, RaySession, accepted_ray_start_flags, has_ray_dashboard,
-                          is_session_dir, ray_start_argv, ray_start_env)
+from ._ray_common import (PortPlan, RaySession, accepted_ray_start_flags, busy_service_ports,
+                          has_ray_dashboard, is_session_dir, ray_start_argv, ray_start_env)
 from .base import ExecutorStartError
 
 logger = logging.getLogger("enb.executors.ray")
@@ -244,6 +244,13 @@ class RayHead:
             raise ExecutorStartError(
                 "ray_dashboard is on, but this ray has no dashboard (minimal ray): "
                 "pip install 'enb[ray-dashboard]' (ray[default]), or leave --ray_dashboard out")
+        busy = busy_service_ports(self.plan, self.include_dashboard)
+        if busy:
+            raise ExecutorStartError(
+                f"ray's ports {self.plan.describe()} are taken on this machine (in use: "
+                f"{', '.join(map(str, busy))}), probably by another enb run or ray: give this "
+                f"run a range of its own with --ray_port (e.g. --ray_port "
+                f"{self.plan.first + self.plan.count}) or wait for the other run to end")
         self.session.create_local_dir()
         ray_argv = ray_start_argv(
             self.plan, python=sys.executable, head=True, session=self.session,

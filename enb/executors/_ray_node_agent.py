@@ -83,25 +83,44 @@ def write_token(tag, token):
         os.umask(previous)
 
 
-def tagged_pids(tag):
-    """Return the pids of this user's processes whose environment carries the session tag."""
+def session_pids(tag):
+    """Return the live processes of the session: those whose environment carries its tag, and
+    every descendant of them.
+
+    Descendants count because ray's agents and workers rename themselves (``ray::...``) by
+    writing over the memory their environment lies in, which hides the tag from
+    ``/proc/PID/environ``; once their raylet is gone they would linger, unfindable, for a
+    minute. Zombies are left out: there is nothing to kill, their parent reaps them.
+    """
     needle = (SESSION_ENV + "=" + tag).encode()
     me = os.getpid()
-    pids = []
+    tagged, children = set(), {}
     try:
         entries = os.listdir("/proc")
     except OSError:  # not Linux: ray's own SIGTERM handling is all there is
-        return pids
+        return []
     for entry in entries:
         if not entry.isdigit() or int(entry) == me:
             continue
+        pid = int(entry)
         try:
+            with open("/proc/" + entry + "/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            if fields[0] == b"Z":
+                continue
+            children.setdefault(int(fields[1]), []).append(pid)
             with open("/proc/" + entry + "/environ", "rb") as environ:
                 if needle in environ.read().split(b"\0"):
-                    pids.append(int(entry))
-        except OSError:
+                    tagged.add(pid)
+        except (OSError, IndexError, ValueError):
             continue
-    return pids
+    found, pending = set(tagged), list(tagged)
+    while pending:
+        for child in children.get(pending.pop(), ()):
+            if child not in found:
+                found.add(child)
+                pending.append(child)
+    return sorted(found)
 
 
 def sweep(tag, timeout=10.0):
@@ -110,7 +129,7 @@ def sweep(tag, timeout=10.0):
     Return False if some process outlived ``timeout`` (said on stdout).
     """
     directory = session_dir(tag)
-    pids = tagged_pids(tag)
+    pids = session_pids(tag)
     deadline = time.monotonic() + timeout
     while pids:
         for pid in pids:
@@ -122,7 +141,7 @@ def sweep(tag, timeout=10.0):
             break
         time.sleep(0.02)
         # A process of the session may have started a child meanwhile: look again.
-        pids = tagged_pids(tag)
+        pids = session_pids(tag)
     if pids:
         say("could not stop " + " ".join(map(str, pids)))
     shutil.rmtree(directory, ignore_errors=True)

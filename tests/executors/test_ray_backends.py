@@ -304,3 +304,22 @@ def test_shutdown_stops_only_this_session_and_a_new_one_can_start(executor, tmp_
     assert executor.session.tag != tag
     with executor.open_pool(record_init, (str(tmp_path), "again")) as pool:
         assert pool.submit(whoami, 1).result(timeout=120)[2] == "again"
+
+
+def test_a_second_run_on_a_taken_port_range_is_told_to_choose_another(tmp_path):
+    import socket
+    from enb.executors.local_ray import LocalRayExecutor
+    from enb.executors import ExecutorStartError
+    first = FIRST_PORT + 2 * PORT_COUNT
+    with socket.socket() as other_run:  # another run's GCS on the range
+        other_run.bind(("", first))
+        other_run.listen()
+        executor = LocalRayExecutor(cpu_limit=1, ray_port=first, ray_port_count=PORT_COUNT,
+                                    project_root=str(tmp_path))
+        sessions_before = {name for name in os.listdir("/tmp") if name.startswith("enb-ray-")}
+        with pytest.raises(ExecutorStartError) as raised:
+            executor.start()
+    message = str(raised.value)
+    assert f"in use: {first}" in message and "--ray_port" in message
+    assert not executor.started
+    assert {name for name in os.listdir("/tmp") if name.startswith("enb-ray-")} == sessions_before

@@ -27,8 +27,10 @@ if len(sys.argv) > 1 and sys.argv[1] == "ignore-term":
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 if len(sys.argv) > 1 and sys.argv[1] == "exit-3":
     sys.exit(3)
+# "untagged-child": like ray's agents, whose renaming (setproctitle) hides their environment
+child_env = {"PATH": os.environ.get("PATH", "")} if "untagged-child" in sys.argv else None
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"],
-                         start_new_session=True)
+                         start_new_session=True, env=child_env)
 print("fake-ray", os.getpid(), child.pid, os.getcwd(), os.environ.get("EXTRA"), flush=True)
 time.sleep(300)
 """
@@ -102,6 +104,20 @@ def test_closing_stdin_stops_the_session_and_only_the_session(session):
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_children_of_the_session_whose_environment_hides_the_tag_are_stopped_too(session):
+    agent = start_agent(session, "untagged-child")
+    try:
+        _, ray_pid, child_pid, *_ = read_until(agent, "fake-ray").split()
+        with open(f"/proc/{child_pid}/environ", "rb") as environ:
+            assert session.tag.encode() not in environ.read()
+        agent.stdin.close()
+        assert agent.wait(30) == 0
+        assert not alive(int(ray_pid)) and not alive(int(child_pid))
+    finally:
+        if agent.poll() is None:
+            agent.kill()
 
 
 def test_a_ray_that_ignores_sigterm_is_stopped_all_the_same(session):
