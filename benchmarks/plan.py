@@ -93,7 +93,7 @@ def _montecarlo_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
 
 
 def _bringup_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
-    return (Step("run", "bringup.py", {"rows": 8}),)
+    return (Step("run", "bringup.py", {"rows": 8, "delay": 0.25}),)
 
 
 WORKLOADS = (
@@ -214,7 +214,7 @@ METRICS = (
            targets={"local-ray": Target("<=", 1.10, "within 10% of local-process")}),
     Metric("bringup.first_result_s", "bringup",
            "head + nodes up to first remote result", "s", False,
-           _get("run", "get_df_s"), _get("run", "ray_start_s"),
+           _get("run", "first_remote_s"), _get("run", "ray_start_s"),
            targets={"ssh-ray-cluster": Target("<=", 1.5, "<= 1.5x one `ray start`",
                                               on="ratio_to_ideal")},
            note="ideal: one local `ray start --head`"),

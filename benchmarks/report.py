@@ -340,7 +340,8 @@ def _findings(document: dict) -> list[str]:
         if run["workload"] == "bringup":
             out.append(f"bring-up, repetition {run['rep']}: {measured.get('rows')} rows ran on "
                        f"{measured.get('hosts')} hosts, {measured.get('remote_rows')} of them "
-                       f"away from the head")
+                       f"away from the head; the whole get_df took "
+                       f"{measured.get('get_df_s', float('nan')):.2f} s")
         # Estimates from 1e7 samples are multiples of 4e-7: a few of 128 collide by chance;
         # workers sharing one random state repeat each other's estimates wholesale.
         if run["workload"] == "montecarlo-pi" and "distinct_estimates" in measured \

@@ -1,8 +1,11 @@
 """Cluster bring-up: from nothing to the first results computed on the cluster's nodes.
 
-With enb (``--executor ssh-ray-cluster`` and a cluster CSV on the command line), time the
-first ``get_df`` of a few rows that report the host they ran on: it includes starting the
-head, joining the nodes and the first remote tasks. The ideal is one local
+With enb (``--executor ssh-ray-cluster`` and a cluster CSV on the command line), run a first
+``get_df`` of a few rows (``delay`` seconds each, so that every machine gets some) that report
+the host they ran on and when they ended. The measure is the time from the call to the end of
+the first row computed away from the head: it includes starting the head, joining the nodes
+and the first remote task. (The clocks of simulated nodes are the head's; on a real cluster
+they would have to agree.) The ideal is one local
 ``ray start --head`` on free ports and a private temp dir; this script then ends the ray
 processes it started itself (they share its session), never ``ray stop``, which is global.
 """
@@ -19,6 +22,7 @@ import time
 from _harness import IMPL, emit, param, peak_rss_mb, set_enb_options, workdir
 
 ROWS = int(param("rows", 8))
+DELAY = float(param("delay", 0.25))
 
 
 def hostname():
@@ -30,18 +34,27 @@ if IMPL != "ideal":
 
     class WhereTable(enb.atable.ATable):
         def column_host(self, index, row):
+            time.sleep(DELAY)
             return hostname()
+
+        def column_finished(self, index, row):
+            return time.time()
 
 
 def run_enb():
     set_enb_options(enb, None)
     table = WhereTable(csv_support_path=os.path.join(workdir(), "bringup.csv"))
-    start = time.perf_counter()
+    start, wall_start = time.perf_counter(), time.time()
     df = table.get_df(target_indices=list(range(ROWS)))
     seconds = time.perf_counter() - start
     hosts = sorted(set(df["host"]))
+    remote = df[df["host"] != hostname()]
+    if remote.empty:
+        raise RuntimeError(f"no row ran away from the head ({ROWS} rows on {hosts}): "
+                           f"the nodes did not join")
     emit(rows=ROWS, get_df_s=seconds, hosts=len(hosts),
-         remote_rows=int((df["host"] != hostname()).sum()), peak_rss_mb=peak_rss_mb())
+         first_remote_s=float(remote["finished"].min()) - wall_start,
+         remote_rows=len(remote), peak_rss_mb=peak_rss_mb())
 
 
 def _free_port():

@@ -63,6 +63,22 @@ def printable(argv: Sequence[str]) -> str:
                       else arg.replace(quoted, shlex.quote(_AGENT_PLACEHOLDER)) for arg in argv)
 
 
+def ray_logs_tail(ray_temp_dir: str, lines: int = 8) -> str:
+    """Return the last lines of the logs of ray's own services in a session (what a failed
+    start says there, e.g. a raylet that could not bind a port), before teardown removes them."""
+    logs = os.path.join(ray_temp_dir, "session_latest", "logs")
+    out = []
+    for name in ("raylet.err", "raylet.out", "gcs_server.err", "gcs_server.out"):
+        try:
+            with open(os.path.join(logs, name), encoding="utf-8", errors="replace") as log:
+                tail = [line.rstrip() for line in collections.deque(log, maxlen=lines)]
+        except OSError:
+            continue
+        if any(tail):
+            out.append(f"--- {name} (last lines):\n" + "\n".join(tail))
+    return ("\n" + "\n".join(out)) if out else ""
+
+
 class AgentProcess:
     """A running node agent (directly, or through ssh): its stdin pipe and its output."""
 
@@ -272,10 +288,12 @@ class RayHead:
         deadline = time.monotonic() + self.start_timeout
         while not os.path.exists(address_file):
             if not self._agent.running:
-                raise ExecutorStartError(f"ray's head did not start:\n{self._agent.tail()}")
+                raise ExecutorStartError(f"ray's head did not start:\n{self._agent.tail()}"
+                                         f"{ray_logs_tail(self.session.ray_temp_dir)}")
             if time.monotonic() > deadline:
                 raise ExecutorStartError(f"ray's head did not start within "
-                                         f"{self.start_timeout:.0f} s:\n{self._agent.tail()}")
+                                         f"{self.start_timeout:.0f} s:\n{self._agent.tail()}"
+                                         f"{ray_logs_tail(self.session.ray_temp_dir)}")
             time.sleep(0.1)
         with open(address_file, encoding="utf-8") as address:
             self.address = address.read().strip()

@@ -76,10 +76,12 @@ class RemoteNodeSession:
             self.joined = self._wait_until_joined(time.monotonic() + ex.join_timeout)
             logger.info("%s: joined with %d CPUs in %.1f s", self.name, self.joined.cpus,
                         time.monotonic() - started)
+            ex.node_joined(self)
         except Exception as error:  # noqa: BLE001 - a failing node is reported, not raised
             self.failure = self._explain(error)
             logger.warning("node %s is not used: %s", self.name, self.failure)
             self.disconnect()
+            ex.node_failed(self)
 
     def _wait_until_joined(self, deadline: float) -> Node:
         import ray  # noqa: PLC0415
