@@ -148,7 +148,10 @@ def main(args):
                      "usable": os.access("/dev/fuse", os.R_OK | os.W_OK)}
     busy = {}
     for port in ports(options.get("bind", "")):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # SO_REUSEADDR stays off
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # As ray's servers bind: connections of an earlier session left in TIME_WAIT do not
+        # stop them (and on Linux SO_REUSEADDR still fails on a port someone listens on).
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("", port))
         except OSError as error:

@@ -265,7 +265,9 @@ def test_a_killed_supervisor_is_said_stale_and_the_next_up_or_run_cleans_up(proj
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     assert f"is stale: its supervisor (pid {second['supervisor_pid']}) is gone" in run.stderr
     assert "starting the ray head" in run.stderr
-    assert run.stdout.strip().splitlines()[-1].endswith("on 3 nodes."), run.stdout
+    # work starts on the head at once; how many nodes join before these short rows are
+    # done depends on timing
+    assert re.search(r"on [23] nodes\.$", run.stdout.strip().splitlines()[-1]), run.stdout
     for state in (first, second):
         assert project.leftovers(state["session"]) == []
     assert "Nothing to stop" in project.down().stdout

@@ -570,3 +570,25 @@ def test_enb_is_shipped_to_the_workers_only_when_a_joining_node_runs_another_enb
     assert (env is not None) == shipped
     if shipped:
         assert env == {"py_modules": [os.path.dirname(os.path.abspath(enb.__file__))]}
+
+
+def test_the_facts_script_counts_listeners_as_busy_but_not_time_wait_left_by_an_old_session():
+    with socket.socket() as listener, socket.socket() as closed_listener:
+        listener.bind(("", 0))
+        listener.listen()
+        # an old session's server: ray's (gRPC) servers set SO_REUSEADDR, so may the next
+        closed_listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        closed_listener.bind(("", 0))
+        closed_listener.listen()
+        old_port = closed_listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", old_port))
+        served, _ = closed_listener.accept()
+        served.close()          # the server side closes first: its port goes to TIME_WAIT
+        client.close()
+        closed_listener.close()
+        busy_port = listener.getsockname()[1]
+        done = subprocess.run([sys.executable, "-", *encode_args(
+            bind=f"{busy_port},{old_port}", timeout=1)], input=NODE_SCRIPT,
+            capture_output=True, text=True, timeout=60)
+    reported = parse_facts(done.stdout)
+    assert reported["busy_ports"] == {str(busy_port): "EADDRINUSE"}, done.stdout + done.stderr
