@@ -78,6 +78,10 @@ class RemoteNodeSession:
                         time.monotonic() - started)
             ex.node_joined(self)
         except Exception as error:  # noqa: BLE001 - a failing node is reported, not raised
+            if self._stopped:  # the run ended (or failed) while this node was joining
+                logger.info("%s: the run ended before it joined", self.name)
+                self.disconnect()
+                return
             self.failure = self._explain(error)
             logger.warning("node %s is not used: %s", self.name, self.failure)
             self.disconnect()

@@ -473,13 +473,13 @@ class SshRayClusterExecutor(RayExecutor):
             super().shutdown()
             return
         dead = self._dead_nodes()
+        for remote in self._remote:  # nodes still joining give up (quietly) at their next step
+            remote.cancel()
         if self._head is not None:
             # Disconnecting the driver first ends its tasks everywhere, so nodes stop quickly.
             self._head.driver.disconnect()
         remotes, self._remote = self._remote, []
         threads, self._connect_threads = self._connect_threads, []
-        for remote in remotes:  # an interrupted start: let the connecting threads finish first
-            remote.cancel()
         for thread in threads:
             thread.join(self.mount_timeout + self.join_timeout)
         for thread in drops:
