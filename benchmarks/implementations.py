@@ -144,8 +144,9 @@ def find_python312() -> str:
 def _installed_enb_version(python: str) -> str | None:
     code = "import importlib.metadata as m; print(m.version('enb'))"
     try:
+        # cwd "/": from a checkout, `python -c` would find the checkout's enb.egg-info first
         done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60,
-                              env=_base_env())
+                              env=_base_env(), cwd="/")
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() if done.returncode == 0 else None
