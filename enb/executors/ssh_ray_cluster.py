@@ -222,9 +222,11 @@ class SshRayClusterExecutor(RayExecutor):
             self.shutdown()
             raise
         super().start()
-        joining = [remote.name for remote in self._remote if remote.joined is None]
-        logger.info("ray head ready (%d CPUs)%s", head.cpus,
-                    f"; work starts while {len(joining)} node(s) join" if joining else "")
+        # Every node that can join has joined (or failed) before the first row runs: a short
+        # run would otherwise end on the head alone, and "on 3 nodes" would read "on 1 nodes".
+        self.wait_for_nodes()
+        logger.info("ray cluster ready: %s", ", ".join(
+            f"{node.name} ({node.cpus} CPUs)" for node in self._nodes))
 
     def node_names(self) -> dict[str, str]:
         """Return address -> name of the head and of every node that ever joined (a node lost
@@ -235,8 +237,8 @@ class SshRayClusterExecutor(RayExecutor):
 
     def wait_for_nodes(self, timeout: float | None = None) -> tuple[Node, ...]:
         """Wait until every node has joined or failed (or ``timeout`` passed); return
-        :attr:`nodes`. :meth:`start` returns once the head serves: work starts there at once
-        and spreads to each node as it joins."""
+        :attr:`nodes`. :meth:`start` does (nodes join in parallel, each added to :attr:`nodes`
+        as it joins)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         for thread in list(self._connect_threads):
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
@@ -271,10 +273,7 @@ class SshRayClusterExecutor(RayExecutor):
             if self._settled != len(self._remote) or not self._remote:
                 return
             joined = [remote.joined for remote in self._remote if remote.joined]
-        if joined:
-            logger.info("ray cluster complete: %s", ", ".join(
-                f"{node.name} ({node.cpus} CPUs)" for node in self.nodes))
-        else:
+        if not joined:
             logger.warning("no node of the cluster joined; running on the head only")
 
     def _attach_to_running_cluster(self) -> bool:
