@@ -187,7 +187,8 @@ def _state(executor, state_path: Path, log_path: str) -> cluster_state.ClusterSt
                     for node, ray_name in executor.joined_ray_nodes()),
         failed_nodes=dict(executor.failed_nodes), ssh=ssh_options_to_dict(executor.ssh_options),
         supervisor_pid=os.getpid(), supervisor_started=cluster_state.process_start_time(os.getpid()),
-        log_path=log_path, created=cluster_state.now(), path=state_path)
+        log_path=log_path, created=cluster_state.now(), enb_digest=executor.shared_enb_digest,
+        path=state_path)
 
 
 if __name__ == "__main__":

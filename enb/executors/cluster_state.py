@@ -99,6 +99,9 @@ class ClusterState:
     supervisor_started: int | None    # the pid's start time (clock ticks after boot)
     log_path: str
     created: str
+    #: Digest of the enb sources every worker of the cluster imports as installed (None: the
+    #: supervisor shipped enb to them). A script whose enb has this digest ships nothing.
+    enb_digest: str | None = None
     path: Path = dataclasses.field(default=Path(), compare=False)
 
     def to_json(self) -> str:

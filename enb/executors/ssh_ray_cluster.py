@@ -146,6 +146,8 @@ class SshRayClusterExecutor(RayExecutor):
         self._preflight_done = threading.Event()
         self._preflight: dict[str, str] = {}  # node name -> why it cannot join
         self._nodes_lock = threading.Lock()
+        #: The digest of the enb every worker imports as installed, when nothing is shipped.
+        self.shared_enb_digest: str | None = None
         self._settled = 0  # nodes that joined or failed
         self.head_failed = False
         self._node_facts: dict[str, dict | None] = {}  # node name -> what its check found
@@ -306,7 +308,7 @@ class SshRayClusterExecutor(RayExecutor):
                 f"`enb cluster down {state.csv_path} --ray_port {state.ray_port}`, or choose "
                 f"another --ray_port")
         try:
-            driver, nodes = cluster_state.attach(state, runtime_env=enb_runtime_env())
+            driver, nodes = cluster_state.attach(state, runtime_env=attach_runtime_env(state))
         except cluster_state.StaleClusterError as stale:
             logger.warning("%s; stopping what is left of it and starting a new cluster", stale)
             cluster_state.clear(state, ssh_options=self.ssh_options, runner=self.runner)
@@ -366,7 +368,9 @@ class SshRayClusterExecutor(RayExecutor):
             logger.debug("enb is shipped to the workers: the enb of %s differs from the head's",
                          ", ".join(differing))
             return enb_runtime_env()
-        return enb_runtime_env(only_if_needed=True)
+        runtime_env = enb_runtime_env(only_if_needed=True)
+        self.shared_enb_digest = mine if runtime_env is None else None
+        return runtime_env
 
     def preflight_problem(self, name: str) -> str | None:
         """Wait for the pre-flight check; return why node ``name`` cannot join, or None."""
@@ -500,6 +504,17 @@ class SshRayClusterExecutor(RayExecutor):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({len(self.cluster_nodes)} nodes, "
                 f"ports={self.port_plan.describe()})")
+
+
+def attach_runtime_env(state) -> dict | None:
+    """Return the runtime_env of a script attaching to the cluster of ``state``: nothing
+    shipped when its workers import, as installed, an enb with the same sources as this one."""
+    if state.enb_digest:
+        import enb  # noqa: PLC0415
+        from enb.cluster_facts import package_digest  # noqa: PLC0415
+        if package_digest(os.path.dirname(os.path.abspath(enb.__file__))) == state.enb_digest:
+            return None
+    return enb_runtime_env()
 
 
 def _cluster_path(cluster_config) -> str | None:

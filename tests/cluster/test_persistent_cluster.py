@@ -177,6 +177,8 @@ def test_up_serves_two_runs_without_starting_ray_and_down_leaves_nothing(project
     assert state["token_path"] == f"/tmp/{tag}/auth_token"
     assert stat.S_IMODE(os.stat(state["token_path"]).st_mode) == 0o600
     assert state["project_root"] == str(project.root) and state["failed_nodes"] == {}
+    # every machine runs the node venv's enb: nothing is shipped, to up's workers or scripts'
+    assert state["enb_digest"] and len(state["enb_digest"]) == 64
     assert os.getpgid(state["supervisor_pid"]) == state["supervisor_pid"]  # detached
     for node in project.cluster.nodes:
         assert [m.target for m in project.cluster.mounts(node)] == [str(node.home / ".enb-remote")]

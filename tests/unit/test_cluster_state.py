@@ -209,3 +209,27 @@ def test_drop_node_leaves_out_a_remote_node_once_and_never_the_head(csv):
     for thread in executor._drop_threads:
         thread.join(5)
     assert stopped == [("bob@10.0.0.7", False)]  # ray is not even running here
+
+
+def test_a_script_ships_nothing_to_an_up_cluster_whose_workers_import_its_very_enb(
+        cache, csv):
+    import dataclasses
+    import json
+
+    import enb
+    from enb.cluster_facts import package_digest
+    from enb.executors.ssh_ray_cluster import attach_runtime_env
+    path = cluster_state.state_path(csv, 47000)
+    mine = package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
+    state = dataclasses.replace(make_state(path, csv, pid=os.getpid()), enb_digest=mine)
+    cluster_state.write(state)
+    assert cluster_state.read(path).enb_digest == mine
+    assert attach_runtime_env(cluster_state.read(path)) is None
+    shipped = {"py_modules": [os.path.dirname(os.path.abspath(enb.__file__))]}
+    assert attach_runtime_env(dataclasses.replace(state, enb_digest="0" * 64)) == shipped
+    assert attach_runtime_env(dataclasses.replace(state, enb_digest=None)) == shipped
+    # a state file written before the digest was recorded still reads (and ships)
+    data = json.loads(state.to_json())
+    del data["enb_digest"]
+    old = cluster_state.ClusterState.from_json(json.dumps(data), path)
+    assert old.enb_digest is None and attach_runtime_env(old) == shipped
