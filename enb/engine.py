@@ -311,17 +311,13 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
     try:
         with executor.open_pool(row_module.init_worker, initargs) as pool:
             def submit_more():
-                sizer.workers = executor.max_workers  # nodes of a cluster may still be joining
-                while pending and len(in_flight) < 2 * sizer.workers:
+                while pending and len(in_flight) < 2 * executor.max_workers:
                     size = sizer.next_size(len(pending))
                     chunk = [pending.popleft() for _ in range(min(size, len(pending)))]
                     in_flight[pool.submit(row_module.run_chunk, chunk)] = chunk
             submit_more()
             while in_flight:
-                # While nodes join, look every half second for new workers to feed.
-                done, _ = concurrent.futures.wait(
-                    in_flight, timeout=0.5 if executor.nodes_joining else None,
-                    return_when="FIRST_COMPLETED")
+                done, _ = concurrent.futures.wait(in_flight, return_when="FIRST_COMPLETED")
                 for future in done:
                     chunk = in_flight.pop(future)
                     try:

@@ -143,7 +143,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             executor.start()
-            executor.wait_for_nodes()
         except BaseException as error:
             logger.exception("the cluster did not start")
             _report(f"FAILED {type(error).__name__}: {error}")

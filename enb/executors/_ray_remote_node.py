@@ -76,7 +76,6 @@ class RemoteNodeSession:
             self.joined = self._wait_until_joined(time.monotonic() + ex.join_timeout)
             logger.info("%s: joined with %d CPUs in %.1f s", self.name, self.joined.cpus,
                         time.monotonic() - started)
-            ex.node_joined(self)
         except Exception as error:  # noqa: BLE001 - a failing node is reported, not raised
             if self._stopped:  # the run ended (or failed) while this node was joining
                 logger.info("%s: the run ended before it joined", self.name)
@@ -85,7 +84,6 @@ class RemoteNodeSession:
             self.failure = self._explain(error)
             logger.warning("node %s is not used: %s", self.name, self.failure)
             self.disconnect()
-            ex.node_failed(self)
 
     def _wait_until_joined(self, deadline: float) -> Node:
         import ray  # noqa: PLC0415

@@ -136,11 +136,6 @@ class Executor(abc.ABC):
         """The nodes work may run on (the head first). Valid after :meth:`start`."""
 
     @property
-    def nodes_joining(self) -> bool:
-        """Whether nodes may still join (then :attr:`nodes` and :attr:`max_workers` grow)."""
-        return False
-
-    @property
     def max_workers(self) -> int:
         """How many tasks can run at once over all nodes."""
         return max(1, sum(node.cpus for node in self.nodes))

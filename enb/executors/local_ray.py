@@ -99,12 +99,9 @@ class RayExecutor(Executor):
         if not self.started:
             raise RuntimeError(f"{type(self).__name__}.start() was not called")
         from ._ray_pool import RayPool  # noqa: PLC0415
+        node_names = {node.address: node.name for node in self._nodes}
         return RayPool(initializer, initargs, max_retries=self.max_retries,
-                       node_names=self.node_names)
-
-    def node_names(self) -> dict[str, str]:
-        """Return address -> name of the nodes (read when a task fails: nodes may join late)."""
-        return {node.address: node.name for node in self._nodes}
+                       node_names=lambda: node_names)
 
 
 class LocalRayExecutor(RayExecutor):

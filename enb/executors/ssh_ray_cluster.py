@@ -37,7 +37,6 @@ import logging
 import os
 import socket
 import threading
-import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -145,11 +144,8 @@ class SshRayClusterExecutor(RayExecutor):
         self._nodes: tuple[Node, ...] = ()
         self._preflight_done = threading.Event()
         self._preflight: dict[str, str] = {}  # node name -> why it cannot join
-        self._nodes_lock = threading.Lock()
         #: The digest of the enb every worker imports as installed, when nothing is shipped.
         self.shared_enb_digest: str | None = None
-        self._settled = 0  # nodes that joined or failed
-        self.head_failed = False
         self._node_facts: dict[str, dict | None] = {}  # node name -> what its check found
 
     def node_workdir(self, mount_path: str | None) -> str:
@@ -213,70 +209,21 @@ class SshRayClusterExecutor(RayExecutor):
             address = self._head.wait_until_serving()
             self._head.driver.connect(address, runtime_env=runtime_env)
             head = head_node_from_ray()
-            with self._nodes_lock:
-                self._nodes = (head,) + tuple(r.joined for r in self._remote if r.joined)
             if head_ip is None:
                 threads = self._start_connecting(address, head_ready)
             head_ready.set()
+            # Every node that can join has joined (or failed) before the first row runs: a
+            # short run would otherwise end on the head alone ("on 1 nodes").
+            self._finish_connecting(threads)
+            self._nodes = (head,) + tuple(r.joined for r in self._remote if r.joined)
         except BaseException:
             self.head_failed = True
             head_ready.set()
             self.shutdown()
             raise
         super().start()
-        # Every node that can join has joined (or failed) before the first row runs: a short
-        # run would otherwise end on the head alone, and "on 3 nodes" would read "on 1 nodes".
-        self.wait_for_nodes()
         logger.info("ray cluster ready: %s", ", ".join(
             f"{node.name} ({node.cpus} CPUs)" for node in self._nodes))
-
-    def node_names(self) -> dict[str, str]:
-        """Return address -> name of the head and of every node that ever joined (a node lost
-        or dropped since is still named in errors about it)."""
-        names = {remote.joined.address: remote.name for remote in self._remote if remote.joined}
-        names.update(super().node_names())
-        return names
-
-    def wait_for_nodes(self, timeout: float | None = None) -> tuple[Node, ...]:
-        """Wait until every node has joined or failed (or ``timeout`` passed); return
-        :attr:`nodes`. :meth:`start` does (nodes join in parallel, each added to :attr:`nodes`
-        as it joins)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for thread in list(self._connect_threads):
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        return self.nodes
-
-    @property
-    def nodes_joining(self) -> bool:
-        """Whether some node is still joining (then :attr:`nodes` may still grow)."""
-        return any(thread.is_alive() for thread in self._connect_threads)
-
-    def node_joined(self, remote: RemoteNodeSession) -> None:
-        """Called by a node's connecting thread once its ray has joined."""
-        with self._nodes_lock:
-            if self.head_failed or remote.joined is None:
-                return
-            if self._nodes and remote.name not in {node.name for node in self._nodes}:
-                present = {node.name for node in self._nodes} | {remote.name}
-                # in the order of the cluster file, whatever the order of joining
-                self._nodes = self._nodes[:1] + tuple(
-                    r.joined for r in self._remote if r.joined and r.name in present)
-        self._node_settled()
-
-    def node_failed(self, remote: RemoteNodeSession) -> None:
-        """Called by a node's connecting thread when the node cannot be used."""
-        with self._nodes_lock:
-            self.failed_nodes[remote.name] = remote.failure
-        self._node_settled()
-
-    def _node_settled(self) -> None:
-        with self._nodes_lock:
-            self._settled += 1
-            if self._settled != len(self._remote) or not self._remote:
-                return
-            joined = [remote.joined for remote in self._remote if remote.joined]
-        if not joined:
-            logger.warning("no node of the cluster joined; running on the head only")
 
     def _attach_to_running_cluster(self) -> bool:
         """Attach to the cluster ``enb cluster up`` left running for this file and port.
@@ -357,10 +304,8 @@ class SshRayClusterExecutor(RayExecutor):
         process's (:func:`enb.cluster_facts.package_digest`), and the head's workers import this
         very enb too, nothing is shipped.
         """
-        from enb.cluster_facts import package_digest  # noqa: PLC0415
-        import enb  # noqa: PLC0415
         self._preflight_done.wait()
-        mine = package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
+        mine = this_enb_digest()
         differing = [node.name for node in self.cluster_nodes
                      if node.name not in self._preflight
                      and (self._node_facts.get(node.name) or {}).get("enb_digest") != mine]
@@ -391,13 +336,21 @@ class SshRayClusterExecutor(RayExecutor):
         self._connect_threads = threads
         return threads
 
+    def _finish_connecting(self, threads: list[threading.Thread]) -> None:
+        for thread in threads:
+            thread.join()
+        for remote in self._remote:
+            if remote.failure is not None:
+                self.failed_nodes[remote.name] = remote.failure
+        if not any(remote.joined for remote in self._remote):
+            logger.warning("no node of the cluster joined; running on the head only")
+
     def drop_node(self, name: str) -> bool:
         """Leave node ``name`` out: it leaves :attr:`nodes` now, and its ray session is stopped
         in the background (which takes it out of ray, and fails the work running there)."""
         if not any(node.name == name and not node.is_head for node in self._nodes):
             return False
-        with self._nodes_lock:
-            self._nodes = tuple(node for node in self._nodes if node.name != name)
+        self._nodes = tuple(node for node in self._nodes if node.name != name)
         if self._attached is None:
             remote = next((remote for remote in self._remote if remote.name == name), None)
             stop = None if remote is None else (
@@ -509,12 +462,16 @@ class SshRayClusterExecutor(RayExecutor):
 def attach_runtime_env(state) -> dict | None:
     """Return the runtime_env of a script attaching to the cluster of ``state``: nothing
     shipped when its workers import, as installed, an enb with the same sources as this one."""
-    if state.enb_digest:
-        import enb  # noqa: PLC0415
-        from enb.cluster_facts import package_digest  # noqa: PLC0415
-        if package_digest(os.path.dirname(os.path.abspath(enb.__file__))) == state.enb_digest:
-            return None
+    if state.enb_digest and this_enb_digest() == state.enb_digest:
+        return None
     return enb_runtime_env()
+
+
+def this_enb_digest() -> str:
+    """Return the digest of the sources of the enb this process runs (as nodes report theirs)."""
+    import enb  # noqa: PLC0415
+    from enb.cluster_facts import package_digest  # noqa: PLC0415
+    return package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
 
 
 def _cluster_path(cluster_config) -> str | None:

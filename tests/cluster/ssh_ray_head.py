@@ -135,7 +135,6 @@ def main() -> None:
                                connect_timeout=5),
         join_timeout=config.get("join_timeout", 90))
     with executor:
-        executor.wait_for_nodes()  # these scenarios need every node that can join
         timings["bring_up"] = time.monotonic() - started
         print("SESSION", executor.session.tag, flush=True)
         if config.get("scenario") in ("node_death", "drop"):

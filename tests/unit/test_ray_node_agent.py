@@ -144,7 +144,11 @@ def test_a_sweep_also_stops_what_the_session_starts_while_it_is_being_stopped(se
     process = subprocess.Popen([sys.executable, "-c", spawner],
                                env=dict(os.environ, **{SESSION_ENV: session.tag}))
     try:
-        time.sleep(0.3)
+        children = f"/proc/{process.pid}/task/{process.pid}/children"
+        deadline = time.monotonic() + 10
+        while not open(children).read().split():  # spawning has begun
+            assert time.monotonic() < deadline, "the spawner started no child"
+            time.sleep(0.01)
         result = subprocess.run(agent_sweep_argv(sys.executable, session), timeout=30,
                                 capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
