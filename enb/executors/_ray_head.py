@@ -31,6 +31,12 @@ logger = logging.getLogger("enb.executors.ray")
 _AGENT_PLACEHOLDER = "<enb ray node agent>"
 _AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
 
+#: ray lowers its workers' priority by 15 (nice) by default, so that its own services stay
+#: responsive. enb's workers are the job: on a machine shared with other work they must get
+#: the share local-process workers get (the script's own priority), not a sixteenth of it. The
+#: head's system config reaches every node's raylet.
+WORKER_PRIORITY = {"worker_niceness": 0}
+
 
 @functools.lru_cache(maxsize=1)
 def agent_source() -> str:
@@ -233,7 +239,7 @@ class RayHead:
         self.include_dashboard = include_dashboard
         self.workdir = workdir
         self.node_ip_address = node_ip_address
-        self.system_config = system_config
+        self.system_config = {**WORKER_PRIORITY, **(system_config or {})}
         self.start_timeout = start_timeout
         self.address: str | None = None   # ip:port of the GCS
         self._launched = time.monotonic()

@@ -121,3 +121,15 @@ def test_report_counts_computed_loaded_and_failed_rows(executor, project, tmp_pa
     table.get_df(target_indices=list(range(15)))
     assert (table.last_report.computed, table.last_report.loaded) == (5, 10)
     assert sum(s.rows for s in table.last_report.nodes.values()) == 5
+
+
+class Priority(ATable):
+    def column_niceness(self, index, row):
+        return os.nice(0)
+
+
+def test_workers_run_at_the_scripts_priority(executor, project):
+    # ray's default lowers its workers by 15: on a busy machine they would get a fraction of
+    # the CPU that local-process workers (forked at the script's priority) get.
+    df = Priority().get_df(target_indices=list(range(8)))
+    assert set(df["niceness"]) == {os.nice(0)}
