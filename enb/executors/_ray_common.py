@@ -145,6 +145,39 @@ def is_session_dir(path: str) -> bool:
             and len(name) > len(SESSION_PREFIX) and name[len(SESSION_PREFIX):].isalnum())
 
 
+#: How a node runs ``ray start``: ray's command is imported first (~0.5 s, while the head
+#: starts), then run as soon as the head can take the node. A ``ray start`` that comes too
+#: early sleeps a whole second when the GCS does not answer yet, and two when the head has not
+#: yet published its session or registered its own node: this waits for all three in steps of
+#: 50 ms (on any surprise, such as another ray's internals, it leaves the waiting to ray).
+NODE_RAY_START = """\
+import socket, sys, time
+from ray.scripts.scripts import main
+address = sys.argv[sys.argv.index("--address") + 1]
+host, _, port = address.rpartition(":")
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=2).close()
+        break
+    except OSError:
+        time.sleep(0.05)
+try:
+    from ray._private.ray_constants import KV_NAMESPACE_SESSION
+    from ray._raylet import GcsClient
+    from ray.core.generated.gcs_service_pb2 import GetAllNodeInfoRequest
+    gcs = GcsClient(address=address)
+    head = GetAllNodeInfoRequest.NodeSelector(is_head_node=True)
+    while time.monotonic() < deadline and not (
+            gcs.internal_kv_get(b"session_name", KV_NAMESPACE_SESSION) is not None
+            and gcs.get_all_node_info(timeout=2, node_selectors=[head])):
+        time.sleep(0.05)
+except Exception:
+    pass
+main()
+"""
+
+
 def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySession,
                    head_address: str | None = None, num_cpus: int | None = None,
                    object_store_memory: int | None = None, include_dashboard: bool = False,
@@ -155,7 +188,8 @@ def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySessi
     """Return the argv of a blocking ``ray start`` for the head or a node of ``session``.
 
     ray runs as ``python -m ray.scripts.scripts`` so the interpreter is explicit (no PATH
-    lookup of a ``ray`` script, and the head runs the same Python as the driver). Flags missing
+    lookup of a ``ray`` script, and the head runs the same Python as the driver); a node's
+    through :data:`NODE_RAY_START`. Flags missing
     from ``accepted_flags`` (the installed ray's ``ray start`` options, see
     :func:`accepted_ray_start_flags`) are left out: a missing port flag is logged as a warning,
     since that port then falls outside the plan. ``ray_client``: whether the head's ray has
@@ -204,7 +238,8 @@ def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySessi
                 ("--log-style", "record", False), ("--log-color", "false", False)]
 
     accepted = None if accepted_flags is None else frozenset(accepted_flags)
-    argv = [python, "-m", "ray.scripts.scripts", "start"]
+    argv = [python, "-m", "ray.scripts.scripts"] if head else [python, "-c", NODE_RAY_START]
+    argv.append("start")
     for flag, value, is_port in options:
         if accepted is not None and flag not in accepted:
             if is_port:

@@ -22,8 +22,9 @@ import time
 from typing import Mapping, Sequence
 
 from . import _ray_node_agent
-from ._ray_common import (PortPlan, RaySession, accepted_ray_start_flags, busy_service_ports,
-                          has_ray_dashboard, is_session_dir, ray_start_argv, ray_start_env)
+from ._ray_common import (NODE_RAY_START, PortPlan, RaySession, accepted_ray_start_flags,
+                          busy_service_ports, has_ray_dashboard, is_session_dir, ray_start_argv,
+                          ray_start_env)
 from .base import ExecutorStartError
 
 logger = logging.getLogger("enb.executors.ray")
@@ -62,11 +63,15 @@ def agent_sweep_argv(python: str, session: RaySession) -> list[str]:
 
 
 def printable(argv: Sequence[str]) -> str:
-    """Return ``argv`` as a shell line for logs, the agent's source elided."""
-    source = agent_source()
-    quoted = shlex.quote(source)
-    return shlex.join(_AGENT_PLACEHOLDER if arg == source
-                      else arg.replace(quoted, shlex.quote(_AGENT_PLACEHOLDER)) for arg in argv)
+    """Return ``argv`` as a shell line for logs, the sources run with ``-c`` elided."""
+    sources = ((agent_source(), _AGENT_PLACEHOLDER), (NODE_RAY_START, "<enb node ray start>"))
+
+    def elide(arg: str) -> str:
+        for source, placeholder in sources:
+            arg = placeholder if arg == source else arg.replace(shlex.quote(source),
+                                                                shlex.quote(placeholder))
+        return arg
+    return shlex.join(elide(arg) for arg in argv)
 
 
 def ray_logs_tail(ray_temp_dir: str, lines: int = 8) -> str:

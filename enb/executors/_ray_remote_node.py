@@ -6,6 +6,7 @@ the agent's ssh session that runs ``ray start``, waiting until it joins) and tak
 """
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
 import time
@@ -40,11 +41,14 @@ class RemoteNodeSession:
 
         Runs while the head is still starting (``head_address`` is known in advance: the
         head's ip and the plan's GCS port): a node's ray start keeps trying to reach the GCS
-        until it serves, so the node's start overlaps the head's. Joining is checked once
-        ``head_ready`` is set (the driver is connected by then).
+        until it serves, so the node's start overlaps the head's. The mount and the node's ray
+        start run at the same time too (workers enter the mount on their first task, and no
+        task is sent before every node has joined and mounted, or failed). Joining is checked
+        once ``head_ready`` is set (the driver is connected by then).
         """
         ex = self.executor
         started = time.monotonic()
+        mounting = None
         try:
             problem = ex.preflight_problem(self.name)
             if problem:
@@ -52,17 +56,18 @@ class RemoteNodeSession:
             workdir = ex.node_workdir(None)
             if ex.remote_mount:
                 from enb.transport import ReverseMount  # noqa: PLC0415
-                logger.info("%s: mounting %s at ~/.enb-remote", self.name, ex.project_root)
                 mount = ReverseMount(self.node, ex.project_root, runner=ex.runner,
                                      ssh_options=ex.ssh_options, timeout=ex.mount_timeout)
+                logger.info("%s: mounting %s at %s", self.name, ex.project_root,
+                            mount.planned_path)
                 with self._lock:
                     if self._stopped:
                         return
                     self.mount = mount
-                mount.start()
-                workdir = ex.node_workdir(mount.remote_path)
-                if self._stopped:
-                    return
+                mounting = concurrent.futures.ThreadPoolExecutor(
+                    1, thread_name_prefix=f"enb-mount-{self.name}")
+                mounted = mounting.submit(mount.start)
+                workdir = ex.node_workdir(mount.planned_path)
             ssh_argv = ex.node_agent_argv(self.index, self.node, head_address, workdir)
             from ._ray_head import AgentProcess  # noqa: PLC0415
             logger.info("%s: starting ray (joining %s)", self.name, head_address)
@@ -70,6 +75,10 @@ class RemoteNodeSession:
                 if self._stopped:
                     return
                 self.agent = AgentProcess(self.name, ssh_argv, stdin_line=ex.session.token)
+            if mounting is not None:
+                mounted.result()  # a failed mount is this node's failure (it says why)
+            if self._stopped:
+                return
             head_ready.wait()
             if ex.head_failed or self._stopped:
                 return
@@ -83,7 +92,15 @@ class RemoteNodeSession:
                 return
             self.failure = self._explain(error)
             logger.warning("node %s is not used: %s", self.name, self.failure)
+            ray_started = self.agent is not None
             self.disconnect()
+            if ray_started:
+                # Its ray may have joined before the mount failed: no task goes there.
+                head_ready.wait()
+                self._wait_until_gone(time.monotonic() + 10)
+        finally:
+            if mounting is not None:
+                mounting.shutdown()
 
     def _wait_until_joined(self, deadline: float) -> Node:
         import ray  # noqa: PLC0415
@@ -100,6 +117,22 @@ class RemoteNodeSession:
                     f"(are ports {self.executor.port_plan.describe()} open between the head "
                     f"and the node?); last output:\n{self.agent.tail()}")
             time.sleep(0.1)
+
+    def _wait_until_gone(self, deadline: float) -> None:
+        """Wait until ray no longer lists this node as alive (its ray was just stopped)."""
+        if self.executor.head_failed:
+            return
+        import ray  # noqa: PLC0415
+        while time.monotonic() < deadline:
+            try:
+                if not any(info.get("NodeName") == self.ray_node_name and info.get("Alive")
+                           for info in ray.nodes()):
+                    return
+            except Exception:  # noqa: BLE001 - the driver is gone: no task can go there
+                return
+            time.sleep(0.1)
+        logger.warning("%s: ray still lists the node as alive after its ray was stopped",
+                       self.name)
 
     def _agent_failure(self) -> str:
         from enb.transport import CommandResult, classify_ssh_failure  # noqa: PLC0415

@@ -74,6 +74,12 @@ NODE_HEALTH_CHECKS = {"health_check_initial_delay_ms": 1000, "health_check_perio
                       "grpc_client_keepalive_time_ms": 1000,
                       "grpc_client_keepalive_timeout_ms": 3000}
 
+#: The head's workers start with the first rows, not as soon as this process connects (ray's
+#: default): rows wait for the nodes to join anyway, and meanwhile the head's CPU goes to
+#: bringing them in (their ssh sessions, mounts and, on a small or shared machine, their ray).
+#: Measured on the simulated cluster: the first remote result ~0.3 s sooner.
+HEAD_WORKERS_ON_DEMAND = {"prestart_worker_first_driver": False}
+
 
 class SshRayClusterExecutor(RayExecutor):
     """Run pools on a ray cluster of this machine and the nodes of ``cluster_config``.
@@ -90,7 +96,8 @@ class SshRayClusterExecutor(RayExecutor):
     the route to the first node). ``ssh_options`` (:class:`enb.transport.SshOptions`) and
     ``runner`` go to the transport. ``max_retries``: how often ray itself reruns a task whose
     worker or node died (0: the engine does it, and learns which node lost the work).
-    ``system_config``: ray settings for the head, over :data:`NODE_HEALTH_CHECKS`.
+    ``system_config``: ray settings for the head, over :data:`NODE_HEALTH_CHECKS` and
+    :data:`HEAD_WORKERS_ON_DEMAND`.
     ``use_running_cluster``: attach to a cluster ``enb cluster up`` left running for this
     cluster file and ``ray_port``, if there is one (the default).
     """
@@ -131,7 +138,8 @@ class SshRayClusterExecutor(RayExecutor):
         self.start_timeout = start_timeout
         self.mount_timeout = mount_timeout
         self.stop_timeout = stop_timeout
-        self.system_config = {**NODE_HEALTH_CHECKS, **(system_config or {})}
+        self.system_config = {**NODE_HEALTH_CHECKS, **HEAD_WORKERS_ON_DEMAND,
+                              **(system_config or {})}
         self.use_running_cluster = use_running_cluster
         self.session: RaySession | None = None
         self.failed_nodes: dict[str, str] = {}   # node name -> why it did not join

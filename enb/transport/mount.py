@@ -298,6 +298,11 @@ class ReverseMount:
         return self._remote_path
 
     @property
+    def planned_path(self) -> str:
+        """Where the project will be on the node, before :meth:`start`: ``~/...`` or absolute."""
+        return self.mount_point if self.mount_point.startswith("/") else "~/" + self.mount_point
+
+    @property
     def is_running(self) -> bool:
         """Whether the pipeline that serves the mount is running."""
         return self._process is not None and self._process.poll() is None

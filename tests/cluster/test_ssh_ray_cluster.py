@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -218,6 +219,38 @@ def test_a_node_without_sshd_is_named_in_a_warning_and_the_run_completes(make_ne
     assert {r["hostname"] for r in report["results"]} <= {report["head_hostname"], up.name}
     assert session_pids(report["session"]) == []
     assert cluster.mounts(up) == [] and cluster.mounts(down) == []
+
+
+def test_a_node_whose_mount_fails_gets_no_row_and_keeps_its_files(make_netns_cluster,
+                                                                  venv_python):
+    # A node's mount and its ray start run at the same time: here the ray starts, the mount
+    # is refused (the mount point holds files), and the node must be out before any row runs
+    # (a row there would run in the node's own folder, not in the head's project).
+    cluster = make_netns_cluster(2)
+    good, busy = cluster.nodes
+    occupied = busy.home / ".enb-remote"
+    occupied.mkdir()
+    (occupied / "precious.txt").write_text("not enb's")
+    for path in (occupied, occupied / "precious.txt"):
+        shutil.chown(path, busy.ssh_user, busy.ssh_user)
+    project = cluster.workdir / "project-mount-busy"
+    project.mkdir(mode=0o755)
+    csv = cluster.write_cluster_csv(project / "enb_cluster.csv")
+    run = HeadRun(cluster, venv_python, project, csv, tasks=12)
+    try:
+        report = run.result()
+        log = run.log()
+    finally:
+        run.close()
+    warnings = [line for line in log.splitlines() if "WARNING" in line.split()[:2]]
+    assert any(busy.address in line and "is not empty" in line for line in warnings), log
+    assert list(report["failed_nodes"]) == [f"{busy.ssh_user}@{busy.address}"]
+    assert {r["hostname"] for r in report["results"]} <= {report["head_hostname"], good.name}
+    assert len(report["results"]) == 12
+    assert session_pids(report["session"]) == []
+    assert cluster.mounts(good) == [] and cluster.mounts(busy) == []
+    assert [p.name for p in occupied.iterdir()] == ["precious.txt"]
+    assert (occupied / "precious.txt").read_text() == "not enb's"
 
 
 def test_ctrl_c_on_the_head_tears_the_session_down_everywhere(netns_cluster, venv_python,

@@ -6,11 +6,16 @@ import importlib.util
 import logging
 import os
 import shlex
+import socket
 import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from enb.executors._ray_common import (PortPlan, RaySession, SESSION_ENV, WORKDIR_ENV,
+from enb.executors._ray_common import (NODE_RAY_START, PortPlan, RaySession, SESSION_ENV, WORKDIR_ENV,
                                        accepted_ray_start_flags, is_session_dir,
                                        ray_start_argv, ray_start_env)
 from enb.executors._ray_head import agent_run_argv, agent_source, agent_sweep_argv, printable
@@ -114,6 +119,46 @@ def test_dashboard_is_off_unless_asked_and_then_local_and_in_range():
     assert values["--include-dashboard"] == "true"
     assert int(values["--dashboard-port"]) in PLAN
     assert values["--dashboard-host"] == "127.0.0.1"
+
+
+def test_a_node_runs_ray_start_through_the_wait_for_the_head():
+    argv = node_argv()
+    assert argv[:4] == ["python3", "-c", NODE_RAY_START, "start"]
+    assert "<enb node ray start>" in printable(argv) and "socket" not in printable(argv)
+
+
+def _fake_ray(root: Path) -> None:
+    """A ``ray`` whose ``ray start`` says when it ran (and has no GCS client to wait with)."""
+    scripts = root / "ray" / "scripts"
+    scripts.mkdir(parents=True)
+    (root / "ray" / "__init__.py").write_text("")
+    (scripts / "__init__.py").write_text("")
+    (scripts / "scripts.py").write_text(
+        "import sys, time\n"
+        "def main():\n"
+        "    print('ray start', time.monotonic(), *sys.argv[1:], flush=True)\n")
+
+
+def test_the_node_ray_start_runs_once_the_head_takes_connections(tmp_path):
+    _fake_ray(tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    node = subprocess.Popen(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); "
+         f"exec({NODE_RAY_START!r})", "start", "--address", f"127.0.0.1:{port}", "--block"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)  # the head is not serving yet: ray start must not have run
+        assert node.poll() is None
+        with socket.create_server(("127.0.0.1", port)):
+            serving = time.monotonic()
+            out, _ = node.communicate(timeout=30)
+    finally:
+        node.kill()
+    assert out.startswith("ray start"), out
+    assert float(out.split()[2]) >= serving
+    assert out.split()[3:] == ["start", "--address", f"127.0.0.1:{port}", "--block"]
 
 
 def test_node_argv_joins_the_head_with_the_same_port_offsets():
@@ -281,3 +326,21 @@ def test_no_remote_mount_means_the_same_path_or_the_home_folder():
                                      remote_mount=False)
     assert executor.node_workdir(None) == os.pathsep.join(["/data/project", "~"])
     assert executor.node_workdir("/home/u/.enb-remote") == "/home/u/.enb-remote"
+
+
+def test_cluster_heads_start_workers_on_demand_and_keep_the_callers_settings():
+    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    executor = SshRayClusterExecutor([ClusterNode("10.0.0.7")])
+    assert executor.system_config["prestart_worker_first_driver"] is False
+    assert executor.system_config["health_check_period_ms"] == 500
+    mine = SshRayClusterExecutor([ClusterNode("10.0.0.7")],
+                                 system_config={"prestart_worker_first_driver": True})
+    assert mine.system_config["prestart_worker_first_driver"] is True
+
+
+def test_every_head_runs_workers_at_the_callers_priority():
+    from enb.executors._ray_head import RayHead
+    head = RayHead(PLAN, SESSION, num_cpus=1, system_config={"health_check_period_ms": 500})
+    assert head.system_config == {"worker_niceness": 0, "health_check_period_ms": 500}
+    assert '"worker_niceness": 0' in flag_values(
+        head_argv(system_config=head.system_config))["--system-config"]
