@@ -3,6 +3,7 @@ process is started (the installed ray's option list is used when ray is importab
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import shlex
@@ -338,9 +339,14 @@ def test_cluster_heads_start_workers_on_demand_and_keep_the_callers_settings():
     assert mine.system_config["prestart_worker_first_driver"] is True
 
 
-def test_every_head_runs_workers_at_the_callers_priority():
-    from enb.executors._ray_head import RayHead
+def test_every_head_starts_with_enbs_ray_settings_and_the_callers():
+    from enb.executors._ray_head import RAY_SETTINGS, RayHead
     head = RayHead(PLAN, SESSION, num_cpus=1, system_config={"health_check_period_ms": 500})
-    assert head.system_config == {"worker_niceness": 0, "health_check_period_ms": 500}
-    assert '"worker_niceness": 0' in flag_values(
-        head_argv(system_config=head.system_config))["--system-config"]
+    assert head.system_config == {**RAY_SETTINGS, "health_check_period_ms": 500}
+    assert RAY_SETTINGS["worker_niceness"] == 0  # workers at the caller's priority
+    # the raylet's retries to reach its object store: often, within ray's default 10 s
+    assert RAY_SETTINGS["raylet_client_connect_timeout_milliseconds"] <= 100
+    assert (RAY_SETTINGS["raylet_client_connect_timeout_milliseconds"]
+            * RAY_SETTINGS["raylet_client_num_connect_attempts"]) >= 10_000
+    config = json.loads(flag_values(head_argv(system_config=head.system_config))["--system-config"])
+    assert config == head.system_config
