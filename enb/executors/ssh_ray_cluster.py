@@ -2,9 +2,11 @@
 
 Bring-up: the head starts ray with a session-unique temp dir, a fresh auth token and every port
 in ``[ray_port, ray_port + ray_port_count)``; meanwhile every node, in parallel, gets the head's
-project folder mounted at ``~/.enb-remote`` (:class:`enb.transport.ReverseMount`) and, over
-ssh, a ``ray start --block`` that joins the head once it serves, run by enb's node agent
-(:mod:`enb.executors._ray_node_agent`). The token travels on the agent's stdin and is written
+project folder mounted at ``~/.enb-remote`` (:class:`enb.transport.ReverseMount`) and, at the
+same time, over ssh, a ``ray start --block`` that joins the head as soon as the head can take it
+(:data:`enb.executors._ray_common.NODE_RAY_START`), run by enb's node agent
+(:mod:`enb.executors._ray_node_agent`). No row runs before every node has joined and mounted,
+or failed and been stopped. The token travels on the agent's stdin and is written
 owner-only on the node. Workers on nodes run tasks from the mount, the head's from the project
 root, so relative paths mean the same everywhere and writes land in the head's project.
 
