@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("enb.executors.ray")
 
+#: Seconds between two looks at the nodes ray has, while nodes join or leave.
+NODES_POLL = 0.1
+
 
 class RemoteNodeSession:
     """One cluster node's part of a session: its mount, its ray (under the agent), its state."""
@@ -103,12 +106,11 @@ class RemoteNodeSession:
                 mounting.shutdown()
 
     def _wait_until_joined(self, deadline: float) -> Node:
-        import ray  # noqa: PLC0415
         while True:
-            for info in ray.nodes():
-                if info.get("NodeName") == self.ray_node_name and info.get("Alive"):
-                    return Node(name=self.name, address=info["NodeManagerAddress"],
-                                cpus=int(info["Resources"].get("CPU", 0)))
+            info = self.executor.alive_ray_nodes().get(self.ray_node_name)
+            if info is not None:
+                return Node(name=self.name, address=info["NodeManagerAddress"],
+                            cpus=int(info["Resources"].get("CPU", 0)))
             if not self.agent.running:
                 raise _NodeStartFailed(self._agent_failure())
             if time.monotonic() > deadline or self._stopped:
@@ -116,21 +118,19 @@ class RemoteNodeSession:
                     f"its ray did not join within {self.executor.join_timeout:g} s "
                     f"(are ports {self.executor.port_plan.describe()} open between the head "
                     f"and the node?); last output:\n{self.agent.tail()}")
-            time.sleep(0.1)
+            time.sleep(NODES_POLL)
 
     def _wait_until_gone(self, deadline: float) -> None:
         """Wait until ray no longer lists this node as alive (its ray was just stopped)."""
         if self.executor.head_failed:
             return
-        import ray  # noqa: PLC0415
         while time.monotonic() < deadline:
             try:
-                if not any(info.get("NodeName") == self.ray_node_name and info.get("Alive")
-                           for info in ray.nodes()):
+                if self.ray_node_name not in self.executor.alive_ray_nodes():
                     return
             except Exception:  # noqa: BLE001 - the driver is gone: no task can go there
                 return
-            time.sleep(0.1)
+            time.sleep(NODES_POLL)
         logger.warning("%s: ray still lists the node as alive after its ray was stopped",
                        self.name)
 

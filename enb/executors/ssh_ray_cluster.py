@@ -39,12 +39,13 @@ import logging
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from ._ray_common import (PortPlan, RaySession, accepted_ray_start_flags, ray_start_argv,
                           ray_start_env)
-from ._ray_remote_node import RemoteNodeSession, disconnect_quietly
+from ._ray_remote_node import NODES_POLL, RemoteNodeSession, disconnect_quietly
 from .base import ExecutorStartError, Node
 from .local_ray import (RayExecutor, enb_runtime_env, head_node_from_ray, import_ray,
                         require_ray)
@@ -157,6 +158,8 @@ class SshRayClusterExecutor(RayExecutor):
         #: The digest of the enb every worker imports as installed, when nothing is shipped.
         self.shared_enb_digest: str | None = None
         self._node_facts: dict[str, dict | None] = {}  # node name -> what its check found
+        self._alive_lock = threading.Lock()
+        self._alive: tuple[float, dict | None] = (0.0, None)  # (when, alive_ray_nodes())
 
     def node_workdir(self, mount_path: str | None) -> str:
         """Return where a node's workers run tasks (``ENB_RAY_WORKDIR``).
@@ -194,6 +197,7 @@ class SshRayClusterExecutor(RayExecutor):
             return
         from ._ray_head import RayHead  # noqa: PLC0415
         self.session = RaySession.new()
+        self._alive = (0.0, None)
         head_ip = self.head_address
         if head_ip is None and self.cluster_nodes:
             head_ip = local_address_towards(self.cluster_nodes[0].address,
@@ -385,6 +389,20 @@ class SshRayClusterExecutor(RayExecutor):
             logger.warning("%s: could not make sure this session's ray processes stopped "
                            "(status %s): %s", node.name, result.returncode,
                            (result.stdout + result.stderr).strip()[-500:])
+
+    def alive_ray_nodes(self) -> dict[str, dict]:
+        """Return ray's live nodes by node name (the driver must be connected).
+
+        Every joining node waits on this: the answer is shared for :data:`NODES_POLL` seconds,
+        so the GCS gets one query per interval however many nodes join at once.
+        """
+        with self._alive_lock:
+            taken, alive = self._alive
+            if alive is None or time.monotonic() - taken >= NODES_POLL:
+                import ray  # noqa: PLC0415
+                alive = {info.get("NodeName"): info for info in ray.nodes() if info.get("Alive")}
+                self._alive = (time.monotonic(), alive)
+            return alive
 
     def _dead_nodes(self) -> set[str]:
         """Return the joined nodes that ray has declared dead (needs the driver connected)."""

@@ -11,6 +11,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -350,3 +351,28 @@ def test_every_head_starts_with_enbs_ray_settings_and_the_callers():
             * RAY_SETTINGS["raylet_client_num_connect_attempts"]) >= 10_000
     config = json.loads(flag_values(head_argv(system_config=head.system_config))["--system-config"])
     assert config == head.system_config
+
+
+def test_nodes_joining_at_once_share_one_query_to_ray_per_interval(monkeypatch):
+    # 40 nodes waiting to join must not each ask the GCS ten times a second.
+    import types
+    from enb.executors import ssh_ray_cluster
+    queries = []
+    fake_ray = types.SimpleNamespace(nodes=lambda: queries.append(1) or [
+        {"NodeName": "n1", "Alive": True}, {"NodeName": "n2", "Alive": False}])
+    monkeypatch.setitem(sys.modules, "ray", fake_ray)
+    executor = ssh_ray_cluster.SshRayClusterExecutor([ClusterNode("10.0.0.7")])
+    answers = []
+
+    def wait_like_a_joining_node():
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            answers.append(set(executor.alive_ray_nodes()))
+            time.sleep(0.01)
+    waiters = [threading.Thread(target=wait_like_a_joining_node) for _ in range(40)]
+    for waiter in waiters:
+        waiter.start()
+    for waiter in waiters:
+        waiter.join()
+    assert answers and all(answer == {"n1"} for answer in answers)
+    assert len(queries) <= 0.5 / ssh_ray_cluster.NODES_POLL + 2, len(queries)
