@@ -178,6 +178,28 @@ main()
 """
 
 
+#: How a head runs ``ray start``. Even with ``--include-dashboard false`` ray starts its
+#: dashboard server (with only its usage-statistics module) and waits for it to come up before
+#: starting the head's own node: one more Python process importing ray (~0.3 CPU-s), in series
+#: (~0.3-0.4 s of every start). Without a dashboard asked for, it is left out, as ray itself
+#: does when the dashboard fails to start; only where ray's call site is the one this was
+#: written against (else ray starts as it always does).
+HEAD_RAY_START = """\
+import inspect, sys
+from ray.scripts.scripts import main
+try:
+    import ray._private.node as node
+    import ray._private.services as services
+    if (sys.argv[sys.argv.index("--include-dashboard") + 1] == "false"
+            and "self._webui_url, process_info = ray._private.services.start_api_server("
+            in inspect.getsource(node.Node.start_api_server)):
+        services.start_api_server = lambda *args, **kwargs: (None, None)
+except Exception:
+    pass
+main()
+"""
+
+
 def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySession,
                    head_address: str | None = None, num_cpus: int | None = None,
                    object_store_memory: int | None = None, include_dashboard: bool = False,
@@ -187,9 +209,9 @@ def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySessi
                    ray_client: bool | None = None) -> list[str]:
     """Return the argv of a blocking ``ray start`` for the head or a node of ``session``.
 
-    ray runs as ``python -m ray.scripts.scripts`` so the interpreter is explicit (no PATH
-    lookup of a ``ray`` script, and the head runs the same Python as the driver); a node's
-    through :data:`NODE_RAY_START`. Flags missing
+    ray's command runs through :data:`HEAD_RAY_START` or :data:`NODE_RAY_START` with an explicit
+    interpreter (no PATH lookup of a ``ray`` script, and the head runs the same Python as the
+    driver). Flags missing
     from ``accepted_flags`` (the installed ray's ``ray start`` options, see
     :func:`accepted_ray_start_flags`) are left out: a missing port flag is logged as a warning,
     since that port then falls outside the plan. ``ray_client``: whether the head's ray has
@@ -238,7 +260,7 @@ def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySessi
                 ("--log-style", "record", False), ("--log-color", "false", False)]
 
     accepted = None if accepted_flags is None else frozenset(accepted_flags)
-    argv = [python, "-m", "ray.scripts.scripts"] if head else [python, "-c", NODE_RAY_START]
+    argv = [python, "-c", HEAD_RAY_START if head else NODE_RAY_START]
     argv.append("start")
     for flag, value, is_port in options:
         if accepted is not None and flag not in accepted:

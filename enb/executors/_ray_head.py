@@ -22,9 +22,9 @@ import time
 from typing import Mapping, Sequence
 
 from . import _ray_node_agent
-from ._ray_common import (NODE_RAY_START, PortPlan, RaySession, accepted_ray_start_flags,
-                          busy_service_ports, has_ray_dashboard, is_session_dir, ray_start_argv,
-                          ray_start_env)
+from ._ray_common import (HEAD_RAY_START, NODE_RAY_START, PortPlan, RaySession,
+                          accepted_ray_start_flags, busy_service_ports, has_ray_dashboard,
+                          is_session_dir, ray_start_argv, ray_start_env)
 from .base import ExecutorStartError
 
 logger = logging.getLogger("enb.executors.ray")
@@ -72,7 +72,8 @@ def agent_sweep_argv(python: str, session: RaySession) -> list[str]:
 
 def printable(argv: Sequence[str]) -> str:
     """Return ``argv`` as a shell line for logs, the sources run with ``-c`` elided."""
-    sources = ((agent_source(), _AGENT_PLACEHOLDER), (NODE_RAY_START, "<enb node ray start>"))
+    sources = ((agent_source(), _AGENT_PLACEHOLDER), (NODE_RAY_START, "<enb node ray start>"),
+               (HEAD_RAY_START, "<enb head ray start>"))
 
     def elide(arg: str) -> str:
         for source, placeholder in sources:

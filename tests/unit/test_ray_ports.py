@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from enb.executors._ray_common import (NODE_RAY_START, PortPlan, RaySession, SESSION_ENV, WORKDIR_ENV,
+from enb.executors._ray_common import (HEAD_RAY_START, NODE_RAY_START, PortPlan, RaySession, SESSION_ENV, WORKDIR_ENV,
                                        accepted_ray_start_flags, is_session_dir,
                                        ray_start_argv, ray_start_env)
 from enb.executors._ray_head import agent_run_argv, agent_source, agent_sweep_argv, printable
@@ -90,7 +90,7 @@ def node_argv(**kwargs) -> list[str]:
 
 def test_head_argv_pins_every_port_inside_the_plan():
     argv = head_argv(num_cpus=2)
-    assert argv[:4] == ["/venv/bin/python", "-m", "ray.scripts.scripts", "start"]
+    assert argv[:4] == ["/venv/bin/python", "-c", HEAD_RAY_START, "start"]
     values = flag_values(argv)
     for flag in set(PORT_FLAGS) - {"--dashboard-port"}:
         assert int(values[flag]) in PLAN, flag
@@ -139,6 +139,49 @@ def _fake_ray(root: Path) -> None:
         "import sys, time\n"
         "def main():\n"
         "    print('ray start', time.monotonic(), *sys.argv[1:], flush=True)\n")
+
+
+def _fake_ray_head(root: Path, call_site: str) -> None:
+    """A ``ray`` whose ``ray start`` reports what starting its dashboard server gave."""
+    private = root / "ray" / "_private"
+    scripts = root / "ray" / "scripts"
+    for package in (root / "ray", private, scripts):
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text("")
+    (private / "services.py").write_text(
+        "def start_api_server(*args, **kwargs):\n    return 'http://dashboard', 'process'\n")
+    (private / "node.py").write_text(
+        "import ray._private.services\n"
+        "class Node:\n"
+        "    def start_api_server(self):\n"
+        f"        {call_site}\n")
+    (scripts / "scripts.py").write_text(
+        "import ray._private.node\n"
+        "def main():\n"
+        "    node = ray._private.node.Node()\n"
+        "    node.start_api_server()\n"
+        "    print(node._webui_url, node.process_info)\n")
+
+
+@pytest.mark.parametrize("call_site, dashboard, started", [
+    ("self._webui_url, process_info = ray._private.services.start_api_server(); "
+     "self.process_info = process_info", "false", False),
+    ("self._webui_url, process_info = ray._private.services.start_api_server(); "
+     "self.process_info = process_info", "true", True),
+    # another ray's call site: ray starts as it always does
+    ("self._webui_url, self.process_info = ray._private.services.start_api_server()",
+     "false", True),
+])
+def test_the_head_leaves_out_the_dashboard_server_only_when_none_is_asked_for(
+        tmp_path, call_site, dashboard, started):
+    _fake_ray_head(tmp_path, call_site)
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); "
+         f"exec({HEAD_RAY_START!r})", "start", "--head", "--include-dashboard", dashboard],
+        capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == (["http://dashboard", "process"] if started
+                                  else ["None", "None"])
 
 
 def test_the_node_ray_start_runs_once_the_head_takes_connections(tmp_path):
