@@ -172,8 +172,8 @@ try:
             gcs.internal_kv_get(b"session_name", KV_NAMESPACE_SESSION) is not None
             and gcs.get_all_node_info(timeout=2, node_selectors=[head])):
         time.sleep(0.05)
-except Exception:
-    pass
+except Exception as error:
+    print(f"enb: cannot wait for the head ({error!r}); ray start waits instead", file=sys.stderr)
 main()
 """
 
@@ -194,8 +194,8 @@ try:
             and "self._webui_url, process_info = ray._private.services.start_api_server("
             in inspect.getsource(node.Node.start_api_server)):
         services.start_api_server = lambda *args, **kwargs: (None, None)
-except Exception:
-    pass
+except Exception as error:
+    print(f"enb: ray's dashboard server starts after all ({error!r})", file=sys.stderr)
 main()
 """
 
@@ -260,8 +260,7 @@ def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySessi
                 ("--log-style", "record", False), ("--log-color", "false", False)]
 
     accepted = None if accepted_flags is None else frozenset(accepted_flags)
-    argv = [python, "-c", HEAD_RAY_START if head else NODE_RAY_START]
-    argv.append("start")
+    argv = [python, "-c", HEAD_RAY_START if head else NODE_RAY_START, "start"]
     for flag, value, is_port in options:
         if accepted is not None and flag not in accepted:
             if is_port:

@@ -410,7 +410,7 @@ class SshRayClusterExecutor(RayExecutor):
             import ray  # noqa: PLC0415
             if not ray.is_initialized():
                 return set()
-            alive = {info.get("NodeName") for info in ray.nodes() if info.get("Alive")}
+            alive = self.alive_ray_nodes()
         except Exception as error:  # noqa: BLE001 - then every node is treated as alive
             logger.debug("cannot ask ray which nodes died: %s", error)
             return set()

@@ -84,6 +84,15 @@ class HeadRun:
                                         env=env)
         self.session = None
 
+    def finish(self) -> tuple[dict, str, list[str]]:
+        """Wait for the run to end and clean up; return its report, its log, the log's warnings."""
+        try:
+            report = self.result()
+            log = self.log()
+        finally:
+            self.close()
+        return report, log, [line for line in log.splitlines() if "WARNING" in line.split()[:2]]
+
     def wait_paused(self, timeout: float = 180) -> None:
         line = self.process.stdout.readline()
         assert line.startswith("SESSION"), self.log()
@@ -197,21 +206,21 @@ def test_a_pool_runs_on_every_node_from_the_project_folder(netns_cluster, venv_p
     print(f"\nssh-ray-cluster timings: {report['timings']}")
 
 
+def head_run_in_new_project(cluster, venv_python, name: str, tasks: int = 12) -> HeadRun:
+    """Start the head script on ``tasks`` tasks in a new project folder with the cluster's CSV."""
+    project = cluster.workdir / name
+    project.mkdir(mode=0o755)
+    csv = cluster.write_cluster_csv(project / "enb_cluster.csv")
+    return HeadRun(cluster, venv_python, project, csv, tasks=tasks)
+
+
 def test_a_node_without_sshd_is_named_in_a_warning_and_the_run_completes(make_netns_cluster,
                                                                           venv_python):
     cluster = make_netns_cluster(2)
     up, down = cluster.nodes
     cluster.stop_sshd(down)
-    project = cluster.workdir / "project-sshd-down"
-    project.mkdir(mode=0o755)
-    csv = cluster.write_cluster_csv(project / "enb_cluster.csv")
-    run = HeadRun(cluster, venv_python, project, csv, tasks=12)
-    try:
-        report = run.result()
-        log = run.log()
-    finally:
-        run.close()
-    warnings = [line for line in log.splitlines() if "WARNING" in line.split()[:2]]
+    run = head_run_in_new_project(cluster, venv_python, "project-sshd-down")
+    report, log, warnings = run.finish()
     assert any(down.address in line and "refused" in line for line in warnings), log
     assert not any(up.address in line for line in warnings), log
     assert list(report["failed_nodes"]) == [f"{down.ssh_user}@{down.address}"]
@@ -233,16 +242,8 @@ def test_a_node_whose_mount_fails_gets_no_row_and_keeps_its_files(make_netns_clu
     (occupied / "precious.txt").write_text("not enb's")
     for path in (occupied, occupied / "precious.txt"):
         shutil.chown(path, busy.ssh_user, busy.ssh_user)
-    project = cluster.workdir / "project-mount-busy"
-    project.mkdir(mode=0o755)
-    csv = cluster.write_cluster_csv(project / "enb_cluster.csv")
-    run = HeadRun(cluster, venv_python, project, csv, tasks=12)
-    try:
-        report = run.result()
-        log = run.log()
-    finally:
-        run.close()
-    warnings = [line for line in log.splitlines() if "WARNING" in line.split()[:2]]
+    run = head_run_in_new_project(cluster, venv_python, "project-mount-busy")
+    report, log, warnings = run.finish()
     assert any(busy.address in line and "is not empty" in line for line in warnings), log
     assert list(report["failed_nodes"]) == [f"{busy.ssh_user}@{busy.address}"]
     assert {r["hostname"] for r in report["results"]} <= {report["head_hostname"], good.name}
@@ -356,12 +357,7 @@ def test_nodes_whose_python_differs_are_refused_and_the_head_runs_alone(netns_cl
     csv = cluster.write_cluster_csv(tmp_project / "enb_cluster.csv")
     # The head side runs this interpreter, whose patch release differs from the nodes'.
     run = HeadRun(cluster, sys.executable, tmp_project, csv, tasks=4, remote_python=venv_python)
-    try:
-        report = run.result()
-        log = run.log()
-    finally:
-        run.close()
-    warnings = [line for line in log.splitlines() if "WARNING" in line.split()[:2]]
+    report, log, warnings = run.finish()
     for node in cluster.nodes:  # said by the pre-flight check, with the fix
         assert any(node.address in line and f"python: {node_python} here" in line
                    and "fix: install Python" in line for line in warnings), log

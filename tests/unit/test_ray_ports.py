@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from enb.executors._ray_common import (HEAD_RAY_START, NODE_RAY_START, PortPlan, RaySession, SESSION_ENV, WORKDIR_ENV,
-                                       accepted_ray_start_flags, is_session_dir,
-                                       ray_start_argv, ray_start_env)
+from enb.executors._ray_common import (HEAD_RAY_START, NODE_RAY_START, SESSION_ENV, WORKDIR_ENV,
+                                       PortPlan, RaySession, accepted_ray_start_flags,
+                                       is_session_dir, ray_start_argv, ray_start_env)
 from enb.executors._ray_head import agent_run_argv, agent_source, agent_sweep_argv, printable
 from enb.transport import ClusterNode, SshOptions
 
@@ -194,7 +194,9 @@ def test_the_node_ray_start_runs_once_the_head_takes_connections(tmp_path):
          f"exec({NODE_RAY_START!r})", "start", "--address", f"127.0.0.1:{port}", "--block"],
         stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.5)  # the head is not serving yet: ray start must not have run
+        # Time for a bootstrap that did not wait to import and run ray start (it would print
+        # at once, and before the head below serves); a waiting one is still waiting.
+        time.sleep(0.5)
         assert node.poll() is None
         with socket.create_server(("127.0.0.1", port)):
             serving = time.monotonic()
