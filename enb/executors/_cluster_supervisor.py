@@ -137,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     ssh_options = ssh_options_from(settings.pop("ssh"))
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, _interrupt)  # while starting: start() cleans up and re-raises
+    # ray's log monitor stays on: what workers print must reach the drivers that attach.
     executor = SshRayClusterExecutor(ssh_options=ssh_options, use_running_cluster=False,
-                                     **settings)
+                                     forward_worker_output=False, **settings)
     stop = threading.Event()
     try:
         try:

@@ -206,7 +206,7 @@ def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySessi
                    node_name: str | None = None, node_ip_address: str | None = None,
                    system_config: Mapping | None = None,
                    accepted_flags: Iterable[str] | None = None,
-                   ray_client: bool | None = None) -> list[str]:
+                   ray_client: bool | None = None, log_monitor: bool = True) -> list[str]:
     """Return the argv of a blocking ``ray start`` for the head or a node of ``session``.
 
     ray's command runs through :data:`HEAD_RAY_START` or :data:`NODE_RAY_START` with an explicit
@@ -216,6 +216,8 @@ def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySessi
     :func:`accepted_ray_start_flags`) are left out: a missing port flag is logged as a warning,
     since that port then falls outside the plan. ``ray_client``: whether the head's ray has
     its client server (None: look for it in this interpreter, see :func:`has_ray_client`).
+    ``log_monitor=False``: without ray's log monitor (the node agent forwards the workers'
+    output instead, see :func:`enb.executors._ray_head.forwards_worker_output`).
     """
     if not head and not head_address:
         raise ValueError("a node's ray start needs the head's address")
@@ -256,6 +258,8 @@ def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySessi
         options.append(("--node-name", node_name, False))
     if node_ip_address:
         options.append(("--node-ip-address", node_ip_address, False))
+    if not log_monitor:
+        options.append(("--include-log-monitor", "false", False))
     options += [("--block", None, False), ("--disable-usage-stats", None, False),
                 ("--log-style", "record", False), ("--log-color", "false", False)]
 

@@ -31,6 +31,7 @@ logger = logging.getLogger("enb.executors.ray")
 
 _AGENT_PLACEHOLDER = "<enb ray node agent>"
 _AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
+_WORKER_STREAMS = (b"enb-worker-out ", b"enb-worker-err ")
 
 #: ray settings every session's head starts with (its system config reaches every node's
 #: raylet and worker).
@@ -56,13 +57,26 @@ def agent_source() -> str:
 
 def agent_run_argv(python: str, session: RaySession, ray_argv: Sequence[str],
                    env: Mapping[str, str], *, token_from_stdin: bool) -> list[str]:
-    """Return the argv that runs ``ray_argv`` under the node agent with ``env`` added."""
+    """Return the argv that runs ``ray_argv`` under the node agent with ``env`` added.
+
+    The agent forwards the workers' output when ``ray_argv`` leaves out ray's log monitor.
+    """
     argv = [python, "-I", "-c", agent_source(), "run", "--tag", session.tag]
     if token_from_stdin:
         argv.append("--token-from-stdin")
+    if forwards_worker_output(ray_argv):
+        argv.append("--forward-worker-output")
     for name, value in env.items():
         argv += ["--env", f"{name}={value}"]
     return argv + ["--", *ray_argv]
+
+
+def forwards_worker_output(ray_argv: Sequence[str]) -> bool:
+    """Tell whether ``ray_argv`` (see :func:`ray_start_argv`) runs without ray's log monitor,
+    so that the node's agent forwards what the workers print."""
+    ray_argv = list(ray_argv)
+    return ("--include-log-monitor" in ray_argv
+            and ray_argv[ray_argv.index("--include-log-monitor") + 1] == "false")
 
 
 def agent_sweep_argv(python: str, session: RaySession) -> list[str]:
@@ -103,10 +117,14 @@ class AgentProcess:
     """A running node agent (directly, or through ssh): its stdin pipe and its output."""
 
     def __init__(self, label: str, argv: Sequence[str], *, stdin_line: str | None = None,
-                 cwd: str | None = None):
+                 cwd: str | None = None, worker_prefix: str = "(pid={pid}) "):
         self.label = label
         self._tail: collections.deque[str] = collections.deque(maxlen=40)
         self.started = threading.Event()
+        #: What goes before each line a worker of this node printed (``{pid}``: its pid).
+        self.worker_prefix = worker_prefix
+        self._flushed = threading.Condition()
+        self._flush_count = 0
         logger.debug("[%s] running: %s", label, printable(argv))
         # A session of its own: a Ctrl-C in the terminal reaches this process only, which then
         # stops the agents in order; the agents never see the signal half-way.
@@ -125,11 +143,53 @@ class AgentProcess:
 
     def _read_output(self) -> None:
         for raw_line in self._process.stdout:
+            if raw_line.startswith(_WORKER_STREAMS):
+                self._write_worker_line(raw_line)
+                continue
             line = raw_line.decode(errors="replace").rstrip()
             self._tail.append(line)
             logger.debug("[%s] %s", self.label, line)
             if line.startswith("enb-agent: started"):
                 self.started.set()
+            elif line == "enb-agent: flushed":
+                with self._flushed:
+                    self._flush_count += 1
+                    self._flushed.notify_all()
+
+    def _write_worker_line(self, raw_line: bytes) -> None:
+        """Write a line a worker printed to this process's stdout or stderr, like ray does."""
+        stream, _, rest = raw_line.partition(b" ")
+        pid, _, text = rest.partition(b" ")
+        target = sys.stdout if stream == b"enb-worker-out" else sys.stderr
+        try:
+            target.write(self.worker_prefix.format(pid=pid.decode(errors="replace"))
+                         + text.decode(errors="replace"))
+            target.flush()
+        except (OSError, ValueError):  # a closed stream: the output is lost, not the run
+            pass
+
+    def request_flush(self) -> int | None:
+        """Ask the agent to forward what the workers printed so far (see :meth:`wait_flushed`).
+
+        Return the answer count to wait for, or None if the agent cannot be asked.
+        """
+        with self._flushed:
+            target = self._flush_count + 1
+        try:
+            self._process.stdin.write(b"flush\n")
+            self._process.stdin.flush()
+        except (OSError, ValueError):
+            return None
+        return target
+
+    def wait_flushed(self, target: int | None, deadline: float) -> bool:
+        """Wait until the agent answered flush request ``target``, or ``deadline`` passes."""
+        if target is None:
+            return False
+        with self._flushed:
+            return self._flushed.wait_for(
+                lambda: self._flush_count >= target or not self.running,
+                max(0.0, deadline - time.monotonic()))
 
     @property
     def pid(self) -> int:
@@ -198,6 +258,16 @@ def _refresh_ray_auth() -> None:
         logger.debug("could not refresh ray's auth settings: %s", error)
 
 
+def flush_worker_output(agents: Sequence[AgentProcess], timeout: float = 1.0) -> None:
+    """Forward what the workers of ``agents``' nodes printed so far, before returning (all
+    agents at once, ``timeout`` seconds at most): output then comes before the run's summary."""
+    deadline = time.monotonic() + timeout
+    requests = [(agent, agent.request_flush()) for agent in agents if agent.running]
+    for agent, target in requests:
+        if not agent.wait_flushed(target, deadline):
+            logger.debug("[%s] workers' output not flushed within %.1f s", agent.label, timeout)
+
+
 class DriverConnection:
     """This process as the driver of a session's cluster (``ray.init``/``ray.shutdown``)."""
 
@@ -206,7 +276,7 @@ class DriverConnection:
         self._saved_env: dict[str, str | None] | None = None
 
     def connect(self, address: str, *, runtime_env: Mapping | None = None,
-                timeout: float = 60.0) -> None:
+                timeout: float = 60.0, log_to_driver: bool = True) -> None:
         import ray  # noqa: PLC0415
         if ray.is_initialized():
             raise ExecutorStartError(
@@ -219,7 +289,8 @@ class DriverConnection:
         _refresh_ray_auth()
         started = time.monotonic()
         ray.init(address=address, namespace=self.session.tag, logging_level=logging.WARNING,
-                 runtime_env=dict(runtime_env) if runtime_env else None)
+                 runtime_env=dict(runtime_env) if runtime_env else None,
+                 log_to_driver=log_to_driver)
         logger.debug("driver connected to %s in %.2f s", address, time.monotonic() - started)
 
     def disconnect(self) -> None:
@@ -245,7 +316,8 @@ class RayHead:
     def __init__(self, plan: PortPlan, session: RaySession, *, num_cpus: int | None,
                  object_store_memory: int | None = None, include_dashboard: bool = False,
                  workdir: str | None = None, node_ip_address: str | None = None,
-                 system_config: Mapping | None = None, start_timeout: float = 90.0):
+                 system_config: Mapping | None = None, start_timeout: float = 90.0,
+                 forward_worker_output: bool = True, worker_prefix: str = "(pid={pid}) "):
         self.plan = plan
         self.session = session
         self.num_cpus = num_cpus
@@ -255,10 +327,24 @@ class RayHead:
         self.node_ip_address = node_ip_address
         self.system_config = {**RAY_SETTINGS, **(system_config or {})}
         self.start_timeout = start_timeout
+        #: Whether the agents forward what workers print, instead of ray's log monitor (a
+        #: cluster that drivers attach to keeps ray's: its output must reach them).
+        self.forward_worker_output = forward_worker_output
+        self.worker_prefix = worker_prefix
         self.address: str | None = None   # ip:port of the GCS
         self._launched = time.monotonic()
         self.driver = DriverConnection(session)
         self._agent: AgentProcess | None = None
+        self.forwarding = False  # the agent forwards the workers' output (ray's monitor is off)
+
+    @property
+    def agent(self) -> AgentProcess | None:
+        return self._agent
+
+    def connect_driver(self, runtime_env: Mapping | None = None) -> None:
+        """Connect this process to the serving head as ray's driver."""
+        self.driver.connect(self.address, runtime_env=runtime_env,
+                            log_to_driver=not self.forwarding)
 
     @property
     def running(self) -> bool:
@@ -293,13 +379,14 @@ class RayHead:
             num_cpus=self.num_cpus, object_store_memory=self.object_store_memory,
             include_dashboard=self.include_dashboard, node_name=self.session.node_name(),
             node_ip_address=self.node_ip_address, system_config=self.system_config,
-            accepted_flags=accepted_ray_start_flags())
+            accepted_flags=accepted_ray_start_flags(), log_monitor=not self.forward_worker_output)
         env = ray_start_env(self.plan, self.session, workdir=self.workdir)
         logger.info("starting the ray head (ports %s, temp dir %s)",
                     self.plan.describe(), self.session.temp_dir)
         self._agent = AgentProcess(
             "head", agent_run_argv(sys.executable, self.session, ray_argv, env,
-                                   token_from_stdin=False))
+                                   token_from_stdin=False), worker_prefix=self.worker_prefix)
+        self.forwarding = forwards_worker_output(ray_argv)
         self._launched = time.monotonic()
 
     def wait_until_serving(self) -> str:

@@ -202,7 +202,8 @@ class RayPool(Pool):
     """A pool over the ray cluster this process is connected to."""
 
     def __init__(self, initializer: Callable[..., None], initargs: tuple = (), *,
-                 max_retries: int = 3, node_names: Callable[[], Mapping[str, str]] | None = None):
+                 max_retries: int = 3, node_names: Callable[[], Mapping[str, str]] | None = None,
+                 on_close: Callable[[], None] | None = None):
         import ray  # noqa: PLC0415
         from ray import cloudpickle  # noqa: PLC0415
         self._cloudpickle = cloudpickle
@@ -214,6 +215,7 @@ class RayPool(Pool):
         self._pending: dict[_TaskFuture, Any] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._on_close = on_close
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> concurrent.futures.Future:
         if self._closed:
@@ -248,3 +250,6 @@ class RayPool(Pool):
                 future.cancel()
         # Tasks in flight hold their own reference; the store frees the state after them.
         self._state_ref = None
+        if self._on_close is not None:
+            on_close, self._on_close = self._on_close, None
+            on_close()

@@ -77,7 +77,8 @@ class RemoteNodeSession:
             with self._lock:
                 if self._stopped:
                     return
-                self.agent = AgentProcess(self.name, ssh_argv, stdin_line=ex.session.token)
+                self.agent = AgentProcess(self.name, ssh_argv, stdin_line=ex.session.token,
+                                          worker_prefix=f"(pid={{pid}}, node={self.name}) ")
             if mounting is not None:
                 mounted.result()  # a failed mount is this node's failure (it says why)
             if self._stopped:

@@ -101,7 +101,19 @@ class RayExecutor(Executor):
         from ._ray_pool import RayPool  # noqa: PLC0415
         node_names = {node.address: node.name for node in self._nodes}
         return RayPool(initializer, initargs, max_retries=self.max_retries,
-                       node_names=lambda: node_names)
+                       node_names=lambda: node_names, on_close=self.flush_worker_output)
+
+    def worker_output_agents(self) -> list:
+        """The node agents that forward what workers print (none if ray's log monitor does)."""
+        head = getattr(self, "_head", None)
+        return [head.agent] if head is not None and head.forwarding and head.agent else []
+
+    def flush_worker_output(self) -> None:
+        """Have everything the workers printed so far written out before returning."""
+        agents = self.worker_output_agents()
+        if agents:
+            from ._ray_head import flush_worker_output  # noqa: PLC0415
+            flush_worker_output(agents)
 
 
 class LocalRayExecutor(RayExecutor):
@@ -155,7 +167,7 @@ class LocalRayExecutor(RayExecutor):
             import_ray()
             runtime_env = enb_runtime_env(only_if_needed=True)
             self._head.wait_until_serving()
-            self._head.driver.connect(self._head.address, runtime_env=runtime_env)
+            self._head.connect_driver(runtime_env)
             self._nodes = (head_node_from_ray(),)
         except BaseException:
             self.shutdown()

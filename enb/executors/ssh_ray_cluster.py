@@ -120,7 +120,7 @@ class SshRayClusterExecutor(RayExecutor):
                  ssh_options=None, runner=None, join_timeout: float = 90.0,
                  start_timeout: float = 90.0, mount_timeout: float = 30.0,
                  stop_timeout: float = 50.0, system_config: Mapping | None = None,
-                 use_running_cluster: bool = True):
+                 use_running_cluster: bool = True, forward_worker_output: bool = True):
         super().__init__(cpu_limit)
         self.cluster_path = _cluster_path(cluster_config)
         self.cluster_nodes = tuple(_cluster_nodes(cluster_config))
@@ -144,6 +144,7 @@ class SshRayClusterExecutor(RayExecutor):
         self.system_config = {**NODE_HEALTH_CHECKS, **HEAD_WORKERS_ON_DEMAND,
                               **(system_config or {})}
         self.use_running_cluster = use_running_cluster
+        self.forward_worker_output = forward_worker_output
         self.session: RaySession | None = None
         self.failed_nodes: dict[str, str] = {}   # node name -> why it did not join
         self.head_failed = False
@@ -180,7 +181,8 @@ class SshRayClusterExecutor(RayExecutor):
             self.port_plan, python=self.remote_python, head=False, session=self.session,
             head_address=head_address, num_cpus=node.cpu_limit,
             object_store_memory=self.object_store_memory,
-            node_name=self.session.node_name(index), accepted_flags=accepted_ray_start_flags())
+            node_name=self.session.node_name(index), accepted_flags=accepted_ray_start_flags(),
+            log_monitor=not self.forward_worker_output)
         env = ray_start_env(self.port_plan, self.session, workdir=workdir)
         remote_argv = agent_run_argv(self.remote_python, self.session, ray_argv, env,
                                      token_from_stdin=True)
@@ -207,7 +209,8 @@ class SshRayClusterExecutor(RayExecutor):
             object_store_memory=self.object_store_memory,
             include_dashboard=self.include_dashboard, workdir=self.project_root,
             node_ip_address=head_ip, system_config=self.system_config,
-            start_timeout=self.start_timeout)
+            start_timeout=self.start_timeout, forward_worker_output=self.forward_worker_output,
+            worker_prefix="(pid={pid}, node=head) ")
         atexit.register(self.shutdown)
         head_ready = threading.Event()
         self.head_failed = False
@@ -221,7 +224,7 @@ class SshRayClusterExecutor(RayExecutor):
             import_ray()  # while the head starts
             runtime_env = self._workers_runtime_env()
             address = self._head.wait_until_serving()
-            self._head.driver.connect(address, runtime_env=runtime_env)
+            self._head.connect_driver(runtime_env)
             head = head_node_from_ray()
             if head_ip is None:
                 threads = self._start_connecting(address, head_ready)
@@ -437,6 +440,13 @@ class SshRayClusterExecutor(RayExecutor):
         """Return the joined nodes whose agent (and so whose ray) has ended."""
         return [remote.name for remote in self._remote
                 if remote.joined and (remote.agent is None or not remote.agent.running)]
+
+    def worker_output_agents(self) -> list:
+        agents = super().worker_output_agents()
+        if agents:  # the nodes' agents forward too when the head's does (same ray argv)
+            agents += [remote.agent for remote in self._remote
+                       if remote.joined and remote.agent is not None]
+        return agents
 
     def joined_ray_nodes(self) -> list[tuple[Node, str]]:
         """Return every node of the cluster with its ray node name, the head first."""

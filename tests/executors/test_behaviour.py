@@ -133,3 +133,25 @@ def test_workers_run_at_the_scripts_priority(executor, project):
     # the CPU that local-process workers (forked at the script's priority) get.
     df = Priority().get_df(target_indices=list(range(8)))
     assert set(df["niceness"]) == {os.nice(0)}
+
+
+class Prints(ATable):
+    def column_said(self, index, row):
+        import sys
+        print(f"enb-test-stdout row {index}")  # no flush: the executor must not lose it
+        print(f"enb-test-stderr row {index}", file=sys.stderr)
+        return index
+
+
+def test_what_column_functions_print_is_shown_before_get_df_returns(executor, project, capfd):
+    rows = list(range(6))
+    Prints().get_df(target_indices=rows)
+    out, err = capfd.readouterr()
+    for index in rows:
+        assert f"enb-test-stdout row {index}\n" in out
+        assert f"enb-test-stderr row {index}\n" in err
+        assert f"enb-test-stderr row {index}" not in out
+        assert f"enb-test-stdout row {index}" not in err
+    # Each line once (ray's own log monitor and enb's forwarding must not both run).
+    assert out.count("enb-test-stdout row 3\n") == 1
+    assert err.count("enb-test-stderr row 3\n") == 1

@@ -238,3 +238,44 @@ def test_a_session_dir_left_by_a_killed_session_is_removed_by_the_next_one(sessi
         server.close()
         shutil.rmtree(stale.temp_dir, ignore_errors=True)
         shutil.rmtree(live.temp_dir, ignore_errors=True)
+
+
+# A stand-in for a ray started without its log monitor: one worker has written some output.
+FAKE_RAY_WITH_WORKER_OUTPUT = """
+import os, sys, time
+logs = os.path.join("/tmp", os.environ["ENB_RAY_SESSION"], "ray", "session_1", "logs")
+os.makedirs(logs)
+os.symlink(os.path.dirname(logs), os.path.join(os.path.dirname(os.path.dirname(logs)),
+                                               "session_latest"))
+with open(os.path.join(logs, "worker-0a1b-01000000-4242.out"), "w") as out:
+    out.write("hello\\n:task_name:enb-task\\nworld\\nunfinished")
+with open(os.path.join(logs, "worker-0a1b-01000000-4242.err"), "w") as err:
+    err.write("oops\\n")
+with open(os.path.join(logs, "raylet.out"), "w") as other:
+    other.write("not a worker's\\n")
+print("fake-ray-ready", flush=True)
+time.sleep(300)
+"""
+
+
+def test_the_agent_forwards_what_workers_print_on_request_and_the_rest_at_the_end(
+        session, capsys):
+    from enb.executors._ray_head import AgentProcess, flush_worker_output
+    argv = agent_run_argv(sys.executable, session,
+                          [sys.executable, "-c", FAKE_RAY_WITH_WORKER_OUTPUT,
+                           "--include-log-monitor", "false"], {}, token_from_stdin=False)
+    agent = AgentProcess("node-a", argv, worker_prefix="(pid={pid}, node=a) ")
+    try:
+        deadline = time.monotonic() + 20
+        while "fake-ray-ready" not in agent.tail() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        flush_worker_output([agent], timeout=10)
+        out, err = capsys.readouterr()
+        assert out == "(pid=4242, node=a) hello\n(pid=4242, node=a) world\n"
+        assert err == "(pid=4242, node=a) oops\n"
+        assert "enb-agent: flushed" in agent.tail()
+    finally:
+        assert agent.stop(timeout=30)
+    out, err = capsys.readouterr()
+    assert out == "(pid=4242, node=a) unfinished\n"  # the last words, before ray stops
+    assert not os.path.exists(session.temp_dir)

@@ -113,6 +113,23 @@ def test_the_head_starts_no_autoscaler_monitor_and_nodes_do_not_take_the_flag():
     assert "--no-monitor" not in flag_values(node_argv())
 
 
+def test_without_the_log_monitor_the_agents_forward_the_workers_output():
+    for argv_of in (head_argv, node_argv):
+        assert "--include-log-monitor" not in flag_values(argv_of())  # ray's default: on
+        ray_argv = argv_of(log_monitor=False)
+        assert flag_values(ray_argv)["--include-log-monitor"] == "false"
+        agent = agent_run_argv("python3", SESSION, ray_argv, {}, token_from_stdin=False)
+        assert "--forward-worker-output" in agent[:agent.index("--")]
+        agent = agent_run_argv("python3", SESSION, argv_of(), {}, token_from_stdin=False)
+        assert "--forward-worker-output" not in agent
+    # A ray without the flag keeps its log monitor, and so nothing is forwarded twice.
+    ray_argv = head_argv(log_monitor=False, accepted_flags=[
+        flag for flag in flag_values(head_argv()) if flag != "--include-log-monitor"])
+    assert "--include-log-monitor" not in ray_argv
+    assert "--forward-worker-output" not in agent_run_argv("python3", SESSION, ray_argv, {},
+                                                           token_from_stdin=False)
+
+
 def test_dashboard_is_off_unless_asked_and_then_local_and_in_range():
     values = flag_values(head_argv())
     assert values["--include-dashboard"] == "false"
