@@ -401,7 +401,7 @@ class RayHead:
                 raise ExecutorStartError(f"ray's head did not start within "
                                          f"{self.start_timeout:.0f} s:\n{self._agent.tail()}"
                                          f"{ray_logs_tail(self.session.ray_temp_dir)}")
-            time.sleep(0.1)
+            time.sleep(0.02)
         with open(address_file, encoding="utf-8") as address:
             self.address = address.read().strip()
         logger.info("ray head serving at %s (started in %.1f s)", self.address,

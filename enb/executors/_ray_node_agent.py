@@ -351,10 +351,15 @@ def run(args):
         except OSError:
             pass
         stop.set()
+        flush.set()  # wakes the forwarder: it stops at once
 
     threading.Thread(target=watch_stdin, daemon=True).start()
+    def request_stop(*_):
+        stop.set()
+        flush.set()
+
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, request_stop)
     output = WorkerOutput(os.path.join(directory, "ray")) if args.forward_worker_output else None
     forwarder = None
     if output is not None:

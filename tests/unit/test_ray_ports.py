@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from enb.executors._ray_common import (HEAD_RAY_START, NODE_RAY_START, SESSION_ENV, WORKDIR_ENV,
-                                       PortPlan, RaySession, accepted_ray_start_flags,
+from enb.executors._ray_common import (HEAD_RAY_START, NODE_RAY_START, OWN_NODE_WAIT,
+                                       SESSION_ENV, WORKDIR_ENV, PortPlan, RaySession, accepted_ray_start_flags,
                                        is_session_dir, ray_start_argv, ray_start_env)
 from enb.executors._ray_head import agent_run_argv, agent_source, agent_sweep_argv, printable
 from enb.transport import ClusterNode, SshOptions
@@ -199,6 +199,64 @@ def test_the_head_leaves_out_the_dashboard_server_only_when_none_is_asked_for(
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == (["http://dashboard", "process"] if started
                                   else ["None", "None"])
+
+
+def _fake_ray_registering(root: Path, call_site: str, registered_after: float) -> None:
+    """A ``ray`` whose node registers ``registered_after`` seconds into ``ray start``, and whose
+    ``get_node`` reports when it was called and whether the node was registered by then (ray's
+    own would sleep a whole second before asking again)."""
+    private = root / "ray" / "_private"
+    scripts = root / "ray" / "scripts"
+    for package in (root / "ray", private, scripts):
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text("")
+    (root / "ray" / "_raylet.py").write_text(
+        "import time\n"
+        f"REGISTERED_AT = time.monotonic() + {registered_after}\n"
+        "class NodeID(str):\n"
+        "    def hex(self):\n"
+        "        return str(self)\n"
+        "class GcsClient:\n"
+        "    def __init__(self, address):\n"
+        "        self.address = address\n"
+        "    def get_all_node_info(self, timeout=None):\n"
+        "        return {NodeID('c0ffee'): 'alive'} if time.monotonic() >= REGISTERED_AT else {}\n")
+    (private / "services.py").write_text(
+        "import time, ray._raylet\n"
+        "def get_node(gcs_address, node_id):\n"
+        "    now = time.monotonic()\n"
+        "    return (gcs_address, node_id, now >= ray._raylet.REGISTERED_AT,\n"
+        "            now - ray._raylet.REGISTERED_AT)\n")
+    (private / "node.py").write_text(
+        "import ray._private.services\n"
+        "class Node:\n"
+        "    def __init__(self):\n"
+        f"        self.info = {call_site}('127.0.0.1:11000', 'c0ffee')\n")
+    (scripts / "scripts.py").write_text(
+        "import ray._private.node\n"
+        "def main():\n"
+        "    print(*ray._private.node.Node().info)\n")
+
+
+@pytest.mark.parametrize("call_site, waits", [
+    ("ray._private.services.get_node", True),
+    ("getattr(ray._private.services, 'get_node')", False),  # another ray: it waits its own way
+])
+def test_ray_start_asks_for_its_node_once_the_node_registered(tmp_path, call_site, waits):
+    assert OWN_NODE_WAIT in HEAD_RAY_START and OWN_NODE_WAIT in NODE_RAY_START
+    _fake_ray_registering(tmp_path, call_site, registered_after=0.4)
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); "
+         f"exec({HEAD_RAY_START!r})", "start", "--head", "--include-dashboard", "false"],
+        capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    address, node_id, registered, late = out.stdout.split()
+    assert (address, node_id) == ("127.0.0.1:11000", "c0ffee")
+    if waits:
+        # ray's get_node runs after the node registered, and promptly (polls of 20 ms)
+        assert registered == "True" and float(late) < 0.2
+    else:
+        assert registered == "False"
 
 
 def test_the_node_ray_start_runs_once_the_head_takes_connections(tmp_path):
