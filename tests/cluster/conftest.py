@@ -8,6 +8,12 @@ broken setup, so they fail.
 Head-side code that talks to ray on the nodes must run from `venv_python`
 (Debian's Python with ray; ray wants the same Python patch release everywhere),
 not from the interpreter running pytest.
+
+Ray ports: each test module has a block of its own below 32768 (26000-31699 here,
+12000-25999 for tests/executors). Ports in Linux's ephemeral range (32768-60999) can be
+taken at any moment as the local end of an outgoing connection (ssh, sshfs, ray's own
+clients), and ray's GCS then fails to bind its port ("An unexpected system state"): this
+happened with ranges at 44000-56000.
 """
 
 from __future__ import annotations

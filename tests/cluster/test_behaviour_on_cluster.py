@@ -19,7 +19,7 @@ BEHAVIOUR_TESTS = len(re.findall(r"^def test_", (REPO / "tests/executors/test_be
 def test_behaviour_suite_passes_on_the_ssh_ray_cluster(netns_cluster, venv_python, tmp_project):
     csv = netns_cluster.write_cluster_csv(tmp_project / "enb_cluster.csv", cpu_limit=1)
     spec = {"csv": str(csv), "known_hosts": str(netns_cluster.known_hosts),
-            "remote_python": str(venv_python), "ray_port": 45000 + (os.getpid() % 10) * 100}
+            "remote_python": str(venv_python), "ray_port": 27400 + (os.getpid() % 10) * 100}
     env = dict(os.environ, ENB_TEST_CLUSTER=json.dumps(spec))
     result = subprocess.run(
         [str(venv_python), "-m", "pytest", "tests/executors/test_behaviour.py", "-k",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 # The head's ports live in this machine's own network, shared with other test runs.
-RAY_PORT = 44000 + (os.getpid() % 50) * 40
+RAY_PORT = 26000 + (os.getpid() % 10) * 40
 RAY_PORT_COUNT = 40
 OBJECT_MANAGER_PORT = RAY_PORT + 3
 
@@ -84,7 +84,7 @@ def test_check_puts_each_failure_on_its_nodes_line_with_the_fix(make_netns_clust
     assert report["ok"] is False and report["head_address"] == cluster.head_address
     can_join = {machine["address"]: machine["can_join"] for machine in report["machines"]}
     assert can_join == {cluster.head_address: True, healthy.address: True,
-                        no_sshd.address: False, firewalled.address: False}
+                        no_sshd.address: False, firewalled.address: False}, report
 
     # The executor's pre-flight: ssh and versions only, so the firewall goes unnoticed.
     code = ("import sys, time; from enb.cluster_check import quick_check; "

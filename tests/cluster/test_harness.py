@@ -19,7 +19,7 @@ import pytest
 from netns import SFTP_SERVER, remove_leftovers
 
 HERE = Path(__file__).resolve().parent
-RAY_PORT = 46000  # every node has its own network namespace, so no clash with the head
+RAY_PORT = 31600  # every node has its own network namespace, so no clash with the head
 RAY_ENV = ["env", "RAY_AUTH_MODE=disabled", "RAY_USAGE_STATS_ENABLED=0"]
 
 

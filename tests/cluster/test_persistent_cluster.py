@@ -24,7 +24,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SESSION_ENV = "ENB_RAY_SESSION"
 # The head shares this machine's network with other test runs: a range of its own.
-RAY_PORT = 50000 + (os.getpid() % 50) * 100
+RAY_PORT = 28400 + (os.getpid() % 10) * 100
 RAY_PORT_COUNT = 100
 
 

@@ -22,8 +22,8 @@ HERE = Path(__file__).resolve().parent
 HEAD_SCRIPT = HERE / "ssh_ray_head.py"
 SESSION_ENV = "ENB_RAY_SESSION"
 # The head shares this machine's network with other test runs: a range of its own.
-RAY_PORT = 47000 + (os.getpid() % 20) * 100
-OTHER_RAY_PORT = 49500  # 'someone else's' ray, inside a node's own network namespace
+RAY_PORT = 30400 + (os.getpid() % 10) * 100
+OTHER_RAY_PORT = 31500  # 'someone else's' ray, inside a node's own network namespace
 
 
 def session_pids(tag: str) -> list[int]:

@@ -28,7 +28,7 @@ if importlib.util.find_spec("ray") is None:
 pytestmark = pytest.mark.ray
 
 # Away from tests/executors/conftest.py's range, and different per pytest process.
-FIRST_PORT = 40000 + (os.getpid() % 40) * 200
+FIRST_PORT = 12000 + (os.getpid() % 25) * 300  # 3 ranges of 100 per run
 PORT_COUNT = 100
 OBJECT_STORE = 100 * 2**20
 
