@@ -147,11 +147,10 @@ def test_what_column_functions_print_is_shown_before_get_df_returns(executor, pr
     rows = list(range(6))
     Prints().get_df(target_indices=rows)
     out, err = capfd.readouterr()
+    # Forked workers write to the script's own stdout, where two of them may interleave a line
+    # and its newline (print writes them apart): look for the text, not for whole lines.
     for index in rows:
-        assert f"enb-test-stdout row {index}\n" in out
-        assert f"enb-test-stderr row {index}\n" in err
+        assert out.count(f"enb-test-stdout row {index}") == 1, out  # once: not forwarded twice
+        assert err.count(f"enb-test-stderr row {index}") == 1, err
         assert f"enb-test-stderr row {index}" not in out
         assert f"enb-test-stdout row {index}" not in err
-    # Each line once (ray's own log monitor and enb's forwarding must not both run).
-    assert out.count("enb-test-stdout row 3\n") == 1
-    assert err.count("enb-test-stderr row 3\n") == 1
