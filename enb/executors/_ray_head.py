@@ -125,6 +125,7 @@ class AgentProcess:
         self.worker_prefix = worker_prefix
         self._flushed = threading.Condition()
         self._flush_count = 0
+        self._output_ended = False
         logger.debug("[%s] running: %s", label, printable(argv))
         # A session of its own: a Ctrl-C in the terminal reaches this process only, which then
         # stops the agents in order; the agents never see the signal half-way.
@@ -155,6 +156,9 @@ class AgentProcess:
                 with self._flushed:
                     self._flush_count += 1
                     self._flushed.notify_all()
+        with self._flushed:  # the agent is gone: nobody waits for its answer any longer
+            self._output_ended = True
+            self._flushed.notify_all()
 
     def _write_worker_line(self, raw_line: bytes) -> None:
         """Write a line a worker printed to this process's stdout or stderr, like ray does."""
@@ -176,9 +180,12 @@ class AgentProcess:
         with self._flushed:
             target = self._flush_count + 1
         try:
-            self._process.stdin.write(b"flush\n")
-            self._process.stdin.flush()
-        except (OSError, ValueError):
+            # Never blocks: an agent whose ssh connection stalls must not stall the run.
+            fd = self._process.stdin.fileno()
+            os.set_blocking(fd, False)
+            if os.write(fd, b"flush\n") != len(b"flush\n"):
+                return None
+        except (OSError, ValueError):  # closed, or its pipe full: not asked
             return None
         return target
 
@@ -188,7 +195,7 @@ class AgentProcess:
             return False
         with self._flushed:
             return self._flushed.wait_for(
-                lambda: self._flush_count >= target or not self.running,
+                lambda: self._flush_count >= target or self._output_ended,
                 max(0.0, deadline - time.monotonic()))
 
     @property

@@ -279,3 +279,31 @@ def test_the_agent_forwards_what_workers_print_on_request_and_the_rest_at_the_en
     out, err = capsys.readouterr()
     assert out == "(pid=4242, node=a) unfinished\n"  # the last words, before ray stops
     assert not os.path.exists(session.temp_dir)
+
+
+def test_asking_for_output_never_blocks_on_an_agent_that_stalls_or_is_gone():
+    import threading
+    from enb.executors._ray_head import AgentProcess, flush_worker_output
+    # An "agent" that never reads its stdin (its ssh connection stalled): once the pipe is
+    # full, a request is not made, instead of blocking the run.
+    stalled = AgentProcess("stalled", [sys.executable, "-c", "import time; time.sleep(60)"])
+    answers = []
+    asking = threading.Thread(target=lambda: answers.extend(
+        stalled.request_flush() for _ in range(30_000)), daemon=True)  # 180 kB > a pipe's 64
+    try:
+        asking.start()
+        asking.join(20)
+        assert not asking.is_alive(), "request_flush blocked on a full pipe"
+        assert None in answers
+    finally:
+        stalled.stop(timeout=0.1, warn=False)
+    # One whose output ended (its ssh connection closed) while its process lingers: the wait
+    # ends with its output, not at the timeout.
+    gone = AgentProcess("gone", [sys.executable, "-c",
+                                 "import os, time; os.close(1); os.close(2); time.sleep(60)"])
+    try:
+        started = time.monotonic()
+        flush_worker_output([gone], timeout=30)
+        assert time.monotonic() - started < 10
+    finally:
+        gone.stop(timeout=0.1, warn=False)
