@@ -265,6 +265,21 @@ def _refresh_ray_auth() -> None:
         logger.debug("could not refresh ray's auth settings: %s", error)
 
 
+def _read_address(path: str) -> str | None:
+    """Return the ``host:port`` ray's head wrote to ``path``, or None while there is none.
+
+    ray creates the file first and writes the address into it after: an empty or cut file is
+    not an address yet.
+    """
+    try:
+        with open(path, encoding="utf-8") as address_file:
+            address = address_file.read().strip()
+    except OSError:
+        return None
+    host, _, port = address.rpartition(":")
+    return address if host and port.isdigit() else None
+
+
 def flush_worker_output(agents: Sequence[AgentProcess], timeout: float = 1.0) -> None:
     """Forward what the workers of ``agents``' nodes printed so far, before returning (all
     agents at once, ``timeout`` seconds at most): output then comes before the run's summary."""
@@ -400,7 +415,7 @@ class RayHead:
         """Wait until the head serves; return its GCS address (or raise ExecutorStartError)."""
         address_file = os.path.join(self.session.ray_temp_dir, "ray_current_cluster")
         deadline = time.monotonic() + self.start_timeout
-        while not os.path.exists(address_file):
+        while not _read_address(address_file):
             if not self._agent.running:
                 raise ExecutorStartError(f"ray's head did not start:\n{self._agent.tail()}"
                                          f"{ray_logs_tail(self.session.ray_temp_dir)}")
@@ -409,8 +424,7 @@ class RayHead:
                                          f"{self.start_timeout:.0f} s:\n{self._agent.tail()}"
                                          f"{ray_logs_tail(self.session.ray_temp_dir)}")
             time.sleep(0.02)
-        with open(address_file, encoding="utf-8") as address:
-            self.address = address.read().strip()
+        self.address = _read_address(address_file)
         logger.info("ray head serving at %s (started in %.1f s)", self.address,
                     time.monotonic() - self._launched)
         return self.address

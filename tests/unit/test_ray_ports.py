@@ -496,3 +496,15 @@ def test_nodes_joining_at_once_share_one_query_to_ray_per_interval(monkeypatch):
         waiter.join()
     assert answers and all(answer == {"n1"} for answer in answers)
     assert len(queries) <= 0.5 / ssh_ray_cluster.NODES_POLL + 2, len(queries)
+
+
+def test_the_heads_address_is_read_only_once_ray_wrote_it(tmp_path):
+    from enb.executors._ray_head import _read_address
+    path = tmp_path / "ray_current_cluster"
+    assert _read_address(str(path)) is None  # not created yet
+    path.write_text("")  # ray creates the file, then writes into it
+    assert _read_address(str(path)) is None
+    path.write_text("10.0.0.1:")  # caught half-written
+    assert _read_address(str(path)) is None
+    path.write_text("10.0.0.1:11000\n")
+    assert _read_address(str(path)) == "10.0.0.1:11000"
