@@ -148,9 +148,11 @@ def is_session_dir(path: str) -> bool:
 #: What both ``ray start`` bootstraps below add: once ray has started a node's raylet, it
 #: asks the GCS for the node (``services.get_node``) 0.1 s later; the raylet registers only
 #: when its two agents are up (~0.3 s), and a node not yet registered costs a whole second of
-#: sleep before ray asks again: ~0.7 s of every start, head or node. This asks first, every
-#: 20 ms, without sleeping in between for more than that (only where ray's call site is the
-#: one this was written against; else ray waits as it always does).
+#: sleep before ray asks again (``GlobalStateAccessor::GetNode`` in ray's
+#: src/ray/gcs/gcs_client/global_state_accessor.cc): ~0.7 s of every start, head or node.
+#: This asks first, every 20 ms, and calls ray's ``get_node`` once the node is there (only
+#: where ray's call site is the one this was written against; else ray waits as it always
+#: does).
 OWN_NODE_WAIT = """\
 try:
     import inspect, time
