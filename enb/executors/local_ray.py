@@ -89,6 +89,7 @@ class RayExecutor(Executor):
     Subclasses set ``self._nodes`` when they start and ``self.max_retries``.
     """
     _nodes: tuple = ()
+    _head = None  # the session's RayHead, when this process started the head
     max_retries = 0
 
     @property
@@ -105,7 +106,7 @@ class RayExecutor(Executor):
 
     def worker_output_agents(self) -> list:
         """The node agents that forward what workers print (none if ray's log monitor does)."""
-        head = getattr(self, "_head", None)
+        head = self._head
         return [head.agent] if head is not None and head.forwarding and head.agent else []
 
     def flush_worker_output(self) -> None:

@@ -219,8 +219,18 @@ def _fake_ray_registering(root: Path, call_site: str, registered_after: float) -
         "class GcsClient:\n"
         "    def __init__(self, address):\n"
         "        self.address = address\n"
-        "    def get_all_node_info(self, timeout=None):\n"
+        "    def get_all_node_info(self, timeout=None, node_selectors=()):\n"
+        "        if [s.node_id for s in node_selectors] != [bytes.fromhex('c0ffee')]:\n"
+        "            raise ValueError('asked for other nodes than its own')\n"
         "        return {NodeID('c0ffee'): 'alive'} if time.monotonic() >= REGISTERED_AT else {}\n")
+    generated = root / "ray" / "core" / "generated"
+    generated.mkdir(parents=True)
+    for package in (root / "ray" / "core", generated):
+        (package / "__init__.py").write_text("")
+    (generated / "gcs_service_pb2.py").write_text(
+        "import types\n"
+        "class GetAllNodeInfoRequest:\n"
+        "    NodeSelector = types.SimpleNamespace\n")
     (private / "services.py").write_text(
         "import time, ray._raylet\n"
         "def get_node(gcs_address, node_id):\n"
