@@ -471,9 +471,10 @@ def test_cluster_heads_start_workers_on_demand_and_keep_the_callers_settings():
 
 
 def test_every_head_starts_with_enbs_ray_settings_and_the_callers():
-    from enb.executors._ray_head import RAY_SETTINGS, RayHead
+    from enb.executors._ray_head import RAY_SETTINGS, RAY_SETTINGS_WITHOUT_DASHBOARD, RayHead
     head = RayHead(PLAN, SESSION, num_cpus=1, system_config={"health_check_period_ms": 500})
-    assert head.system_config == {**RAY_SETTINGS, "health_check_period_ms": 500}
+    assert head.system_config == {**RAY_SETTINGS, **RAY_SETTINGS_WITHOUT_DASHBOARD,
+                                  "health_check_period_ms": 500}
     assert RAY_SETTINGS["worker_niceness"] == 0  # workers at the caller's priority
     # the raylet's retries to reach its object store: often, within ray's default 10 s
     assert RAY_SETTINGS["raylet_client_connect_timeout_milliseconds"] <= 100
@@ -481,6 +482,18 @@ def test_every_head_starts_with_enbs_ray_settings_and_the_callers():
             * RAY_SETTINGS["raylet_client_num_connect_attempts"]) >= 10_000
     config = json.loads(flag_values(head_argv(system_config=head.system_config))["--system-config"])
     assert config == head.system_config
+
+
+def test_task_events_are_off_unless_the_dashboard_that_reads_them_is_on():
+    # While ray sends its task events, a driver's ray.shutdown() waits 0.25 s for the last batch.
+    from enb.executors._ray_head import RayHead
+    plain = RayHead(PLAN, SESSION, num_cpus=1)
+    assert plain.system_config["task_events_report_interval_ms"] == 0
+    dashboard = RayHead(PLAN, SESSION, num_cpus=1, include_dashboard=True)
+    assert "task_events_report_interval_ms" not in dashboard.system_config
+    mine = RayHead(PLAN, SESSION, num_cpus=1,
+                   system_config={"task_events_report_interval_ms": 1000})
+    assert mine.system_config["task_events_report_interval_ms"] == 1000
 
 
 def test_nodes_joining_at_once_share_one_query_to_ray_per_interval(monkeypatch):
