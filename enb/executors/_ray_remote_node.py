@@ -60,7 +60,8 @@ class RemoteNodeSession:
             if ex.remote_mount:
                 from enb.transport import ReverseMount  # noqa: PLC0415
                 mount = ReverseMount(self.node, ex.project_root, runner=ex.runner,
-                                     ssh_options=ex.ssh_options, timeout=ex.mount_timeout)
+                                     ssh_options=ex.session_ssh_options,
+                                     timeout=ex.mount_timeout)
                 logger.info("%s: mounting %s at %s", self.name, ex.project_root,
                             mount.planned_path)
                 with self._lock:

@@ -35,6 +35,8 @@ as it is: :meth:`SshRayClusterExecutor.start` attaches to it as ray's driver and
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
+import dataclasses
 import logging
 import os
 import socket
@@ -82,6 +84,10 @@ NODE_HEALTH_CHECKS = {"health_check_initial_delay_ms": 1000, "health_check_perio
 #: bringing them in (their ssh sessions, mounts and, on a small or shared machine, their ray).
 #: Measured on the simulated cluster: the first remote result ~0.3 s sooner.
 HEAD_WORKERS_ON_DEMAND = {"prestart_worker_first_driver": False}
+
+#: The longest session folder whose ssh sockets (``ssh-`` and a 40-character hash, plus the
+#: 17 characters ssh adds while it creates one) fit in a unix socket's path (108 bytes).
+MAX_CONTROL_DIR = 45
 
 
 class SshRayClusterExecutor(RayExecutor):
@@ -161,6 +167,8 @@ class SshRayClusterExecutor(RayExecutor):
         self._node_facts: dict[str, dict | None] = {}  # node name -> what its check found
         self._alive_lock = threading.Lock()
         self._alive: tuple[float, dict | None] = (0.0, None)  # (when, alive_ray_nodes())
+        self._session_ssh = None  # ssh_options with the session's shared connections
+        self._masters: list = []  # the nodes whose shared ssh connection is open
 
     def node_workdir(self, mount_path: str | None) -> str:
         """Return where a node's workers run tasks (``ENB_RAY_WORKDIR``).
@@ -188,7 +196,7 @@ class SshRayClusterExecutor(RayExecutor):
                                      token_from_stdin=True)
         # Keepalives: a node or head that vanishes ends the session (and so the node's ray)
         # instead of leaving it waiting forever.
-        return self.ssh_options.argv(node, remote_argv, server_alive_interval=15)
+        return self.session_ssh_options.argv(node, remote_argv, server_alive_interval=15)
 
     def start(self) -> None:
         if self.started:
@@ -215,9 +223,10 @@ class SshRayClusterExecutor(RayExecutor):
         head_ready = threading.Event()
         self.head_failed = False
         threads = []
-        threading.Thread(target=self._run_preflight, name="enb-preflight", daemon=True).start()
         try:
-            self._head.launch()
+            self._head.launch()  # creates the session's folder, where the ssh masters listen
+            threading.Thread(target=self._run_preflight, name="enb-preflight",
+                             daemon=True).start()
             if head_ip is not None:  # nodes start while the head does
                 threads = self._start_connecting(f"{head_ip}:{self.port_plan.port('gcs')}",
                                                  head_ready)
@@ -291,19 +300,92 @@ class SshRayClusterExecutor(RayExecutor):
         """True when this executor uses a cluster of ``enb cluster up`` (it started nothing)."""
         return self._attached is not None
 
+    @property
+    def session_ssh_options(self):
+        """The ssh settings of this session's commands: through the nodes' shared connections
+        once :meth:`_open_shared_connections` opened them."""
+        return self._session_ssh or self.ssh_options
+
+    def _open_shared_connections(self) -> dict[str, str]:
+        """Open one ssh connection to every node, in parallel; return why nodes are unreachable.
+
+        Every later command to a node (the pre-flight check, the mount, the agent, teardown)
+        runs over that connection: one key exchange and login per node instead of one per
+        command (each costs ~0.2 s and ~0.1 CPU-s here, more on a real network). A node whose
+        connection did not open gets its commands connecting by themselves.
+        """
+        control_dir = self.session.temp_dir
+        if len(control_dir) > MAX_CONTROL_DIR:  # a unix socket's path has ~100 bytes
+            logger.debug("ssh connections are not shared: %s is too long a path for their "
+                         "sockets", control_dir)
+            return {}
+        from enb.transport import SubprocessRunner, classify_ssh_failure  # noqa: PLC0415
+        options = dataclasses.replace(self.ssh_options, control_dir=control_dir)
+        runner = self.runner or SubprocessRunner()
+        timeout = (self.ssh_options.connect_timeout or 10) + 10
+
+        def open_master(node):
+            return node, runner.run(options.master_argv(node), timeout=timeout)
+
+        unreachable = {}
+        with concurrent.futures.ThreadPoolExecutor(max(1, min(len(self.cluster_nodes), 32)),
+                                                   thread_name_prefix="enb-ssh") as pool:
+            for node, result in pool.map(open_master, self.cluster_nodes):
+                if result.ok:
+                    self._masters.append(node)
+                    continue
+                failure = classify_ssh_failure(result, node)
+                logger.debug("%s: no shared ssh connection (status %s): %s", node.name,
+                             result.returncode, result.stderr.strip()[-300:])
+                if failure is not None:  # else the check below connects and says what it finds
+                    unreachable[node.name] = f"ssh: {failure.problem}; fix: {failure.fix}"
+        self._session_ssh = options
+        return unreachable
+
+    def _close_shared_connections(self) -> None:
+        """End the nodes' shared ssh connections (after every command that used them)."""
+        masters, self._masters = self._masters, []
+        if not masters:
+            return
+        from enb.transport import SubprocessRunner  # noqa: PLC0415
+        runner = self.runner or SubprocessRunner()
+        options = self.session_ssh_options
+
+        def close(node):
+            try:
+                result = runner.run(options.master_exit_argv(node), timeout=10)
+            except Exception as error:  # noqa: BLE001 - it ends by itself (MASTER_PERSIST)
+                logger.debug("%s: ending the shared ssh connection: %s", node.name, error)
+                return
+            if not result.ok:
+                logger.debug("%s: ending the shared ssh connection: status %s: %s",
+                             node.name, result.returncode, result.stderr.strip()[-300:])
+
+        # Plain threads: at exit (atexit), concurrent.futures refuses new work.
+        closing = [threading.Thread(target=close, args=(node,), daemon=True,
+                                    name=f"enb-ssh-exit-{node.name}") for node in masters]
+        for thread in closing:
+            thread.start()
+        for thread in closing:
+            thread.join()
+
     def _run_preflight(self) -> None:
         """Check ssh and versions on every node at once (one ssh call each): see connect()."""
+        unreachable: dict[str, str] = {}
         try:
+            unreachable = self._open_shared_connections()
             from enb.cluster_check import quick_check  # noqa: PLC0415
-            problems = quick_check(self.cluster_nodes, remote_python=self.remote_python,
-                                   ssh_options=self.ssh_options, runner=self.runner,
+            problems = quick_check([node for node in self.cluster_nodes
+                                    if node.name not in unreachable],
+                                   remote_python=self.remote_python,
+                                   ssh_options=self.session_ssh_options, runner=self.runner,
                                    timeout=(self.ssh_options.connect_timeout or 10) + 10,
                                    facts=self._node_facts)
         except Exception as error:  # noqa: BLE001 - the nodes are tried anyway
             logger.debug("the pre-flight check of the nodes failed (%s); trying them anyway",
                          error)
             problems = []
-        found: dict[str, list[str]] = {}
+        found: dict[str, list[str]] = {name: [why] for name, why in unreachable.items()}
         for result in problems:
             if result.node != "head":  # the head runs ray already: this process imported it
                 found.setdefault(result.node, []).append(
@@ -387,7 +469,8 @@ class SshRayClusterExecutor(RayExecutor):
         from enb.transport import run_on_node  # noqa: PLC0415
         from ._ray_head import agent_sweep_argv  # noqa: PLC0415
         result = run_on_node(node, agent_sweep_argv(self.remote_python, self.session),
-                             runner=self.runner, ssh_options=self.ssh_options, timeout=30)
+                             runner=self.runner, ssh_options=self.session_ssh_options,
+                             timeout=30)
         if not result.ok:
             logger.warning("%s: could not make sure this session's ray processes stopped "
                            "(status %s): %s", node.name, result.returncode,
@@ -486,6 +569,8 @@ class SshRayClusterExecutor(RayExecutor):
             thread.start()
         for thread in stopping:
             thread.join()
+        self._close_shared_connections()
+        self._session_ssh = None
         if self._head is not None:
             self._head.stop()
             self._head = None

@@ -22,13 +22,19 @@ from .cluster_csv import ClusterNode
 from .runner import CommandResult, Runner, SubprocessRunner, TransportError
 
 DEFAULT_CONNECT_TIMEOUT = 10
+#: Seconds a shared connection (an ssh master) outlives the last command using it, when
+#: nobody ends it: after a head that was killed, it goes by itself.
+MASTER_PERSIST = 30
 HOST_KEY_CHECKING_VALUES = ("yes", "no", "accept-new", "ask", "off")
 
 # --- command lines ----------------------------------------------------------------------------
 
-def _config_value(value: str) -> str:
-    """Quote ``value`` for an ``-o Key=value`` option: ssh splits those on blanks and expands %."""
-    value = value.replace("%", "%%")
+def _config_value(value: str, tokens: str = "") -> str:
+    """Quote ``value`` for an ``-o Key=value`` option: ssh splits those on blanks and expands %.
+
+    ``tokens`` is appended as it is: ``%`` tokens for ssh to expand (e.g. ``/ssh-%C``).
+    """
+    value = value.replace("%", "%%") + tokens
     if re.search(r"[\s\"'\\]", value):
         value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return value
@@ -43,7 +49,9 @@ def ssh_argv(node: ClusterNode, remote_argv: Sequence[str], *,
              extra_options: Iterable[str] = (),
              tty: bool = False,
              ssh_config: str | os.PathLike | None = None,
-             ssh: str = "ssh") -> list[str]:
+             ssh: str = "ssh",
+             control_dir: str | os.PathLike | None = None,
+             master_persist: int | None = None) -> list[str]:
     """Return the argv that runs ``remote_argv`` on ``node`` over ssh.
 
     The result reads ``ssh -o BatchMode=yes -o ConnectTimeout=N [-p PORT] [-i KEY -o
@@ -63,7 +71,13 @@ def ssh_argv(node: ClusterNode, remote_argv: Sequence[str], *,
     - ``extra_options`` are further ``Key=value`` options. ssh keeps the first value it is
       given for an option, so these cannot override the ones above: use the keywords.
     - ``ControlMaster=no``: a connection-sharing master that ssh_config may ask for would
-      outlive the command and keep its output pipes open.
+      outlive the command and keep its output pipes open. With ``control_dir``, the command
+      goes through the node's master listening in that folder when there is one (no new
+      connection, no key exchange), and connects by itself when there is none.
+    - ``master_persist`` (with ``control_dir`` and no remote command) makes this ssh the
+      master: ``-N -o ControlMaster=yes -o ControlPersist=Ns``. It returns once connected and
+      stays in the background while commands use it, ending ``master_persist`` seconds after
+      the last one (``ssh -O exit`` ends it at once: :func:`ssh_master_exit_argv`).
     """
     if isinstance(remote_argv, str):
         raise TypeError("remote_argv must be a sequence of arguments, not a string")
@@ -96,7 +110,18 @@ def ssh_argv(node: ClusterNode, remote_argv: Sequence[str], *,
     if server_alive_interval is not None:
         options.append(("ServerAliveInterval", str(int(server_alive_interval))))
         options.append(("ServerAliveCountMax", "3"))
-    options.append(("ControlMaster", "no"))
+    if master_persist is not None:
+        if control_dir is None or remote_argv:
+            raise ValueError("an ssh master needs a control_dir and no remote command")
+        options.append(("ControlMaster", "yes"))
+        options.append(("ControlPersist", f"{max(1, int(master_persist))}s"))
+    else:
+        options.append(("ControlMaster", "no"))
+    if control_dir is not None:
+        # %C: a hash of the local host, node, port and user (ssh expands it): one socket per
+        # node, with a name short enough for a unix socket.
+        options.append(("ControlPath", _config_value(os.path.join(os.fspath(control_dir), ""),
+                                                     tokens="ssh-%C")))
     taken = {"batchmode", "connecttimeout", "port", "identityfile", "identitiesonly", "user"}
     taken.update(key.lower() for key, _ in options)
     for option in extra_options:
@@ -109,6 +134,8 @@ def ssh_argv(node: ClusterNode, remote_argv: Sequence[str], *,
         options.append((key, value))
     for key, value in options:
         argv += ["-o", f"{key}={value}"]
+    if master_persist is not None:
+        argv.append("-N")
     argv.append("-tt" if tty else "-T")
     # '--' ends ssh's options: ssh would otherwise parse options after the host name too.
     argv += ["--", node.address]
@@ -128,12 +155,25 @@ class SshOptions:
     extra_options: tuple[str, ...] = ()
     ssh_config: str | None = None
     ssh: str = "ssh"
+    #: The folder (owner-only) where the session's shared connections listen, one per node
+    #: (see :func:`ssh_argv`). None: every command connects by itself.
+    control_dir: str | None = None
 
     def argv(self, node: ClusterNode, remote_argv: Sequence[str], **overrides) -> list[str]:
         """Return :func:`ssh_argv` for ``node`` with these settings (``overrides`` win)."""
         settings = dataclasses.asdict(self)
         settings.update(overrides)
         return ssh_argv(node, remote_argv, **settings)
+
+    def master_argv(self, node: ClusterNode, persist: int = MASTER_PERSIST) -> list[str]:
+        """Return the argv that opens ``node``'s shared connection in :attr:`control_dir`."""
+        return self.argv(node, [], master_persist=persist,
+                         server_alive_interval=self.server_alive_interval or 15)
+
+    def master_exit_argv(self, node: ClusterNode) -> list[str]:
+        """Return the argv that ends ``node``'s shared connection (and what still uses it)."""
+        argv = self.argv(node, [])
+        return [argv[0], "-O", "exit", *argv[1:]]
 
 
 def run_on_node(node: ClusterNode, remote_argv: Sequence[str], *, runner: Runner | None = None,

@@ -348,6 +348,11 @@ class NetnsCluster:
         """Run argv on node as its user over ssh; return the completed process (text)."""
         return _run_text(self.ssh_argv(node) + ["--", shlex.join(argv)], timeout, input, check)
 
+    def logins(self, node: SimulatedNode) -> int:
+        """Return how many ssh connections node's sshd has accepted so far (its log says)."""
+        log = self.workdir / node.name / "sshd.log"
+        return log.read_text(errors="replace").count("Accepted publickey for ")
+
     def exec_in(self, node: SimulatedNode, argv: Sequence[str], *, timeout: float = 30,
                 input: str | None = None, check: bool = False) -> subprocess.CompletedProcess:
         """Run argv as root inside all of node's namespaces; return the completed process."""

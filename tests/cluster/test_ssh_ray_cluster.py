@@ -206,6 +206,33 @@ def test_a_pool_runs_on_every_node_from_the_project_folder(netns_cluster, venv_p
     print(f"\nssh-ray-cluster timings: {report['timings']}")
 
 
+def test_each_node_is_logged_in_to_once_per_run_and_no_ssh_is_left(netns_cluster, venv_python,
+                                                                   tmp_project):
+    # The check, the mount (probe, pipeline, waits), the agent and the teardown all share one
+    # ssh connection per node: one key exchange and login each, not one per command.
+    cluster = netns_cluster
+    csv = cluster.write_cluster_csv(tmp_project / "enb_cluster.csv")
+    before = {node.name: cluster.logins(node) for node in cluster.nodes}
+    report, log, warnings = HeadRun(cluster, venv_python, tmp_project, csv, tasks=12).finish()
+    assert report["failed_nodes"] == {} and len(report["nodes"]) == 3, log
+    assert {r["hostname"] for r in report["results"]} >= {node.name for node in cluster.nodes}
+    assert {node.name: cluster.logins(node) - before[node.name] for node in cluster.nodes} \
+        == {node.name: 1 for node in cluster.nodes}, log
+    # The shared connections ended with the run (their sockets were in the session's folder).
+    sockets = f"/tmp/{report['session']}/ssh-".encode()
+    left = [entry for entry in os.listdir("/proc") if entry.isdigit()
+            and sockets in _cmdline(entry)]
+    assert left == [], describe_processes(left)
+    assert session_pids(report["session"]) == []
+
+
+def _cmdline(pid: str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def head_run_in_new_project(cluster, venv_python, name: str, tasks: int = 12) -> HeadRun:
     """Start the head script on ``tasks`` tasks in a new project folder with the cluster's CSV."""
     project = cluster.workdir / name

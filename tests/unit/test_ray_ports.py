@@ -531,3 +531,73 @@ def test_the_heads_address_is_read_only_once_ray_wrote_it(tmp_path):
     assert _read_address(str(path)) is None
     path.write_text("10.0.0.1:11000\n")
     assert _read_address(str(path)) == "10.0.0.1:11000"
+
+
+def test_every_command_to_a_node_shares_one_connection_opened_first():
+    # One login per node: the pre-flight check, the mount, the agent and the sweep all go
+    # through the node's ssh master, opened before any of them; an unreachable node is said
+    # from the master's failure, without a second attempt that would wait as long again.
+    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.transport import FakeRunner
+    up, down = ClusterNode("10.0.0.7", ssh_user="alice"), ClusterNode("10.0.0.8")
+    runner = FakeRunner()
+    runner.respond(lambda argv: "ControlMaster=yes" in argv and argv[-1] == down.address,
+                   returncode=255, stderr="ssh: connect to host 10.0.0.8 port 22: "
+                                          "Connection refused\r\n")
+    executor = SshRayClusterExecutor([up, down], runner=runner,
+                                     ssh_options=SshOptions(connect_timeout=3))
+    executor.session = SESSION
+    executor._run_preflight()
+    masters = [argv for argv in runner.calls if "ControlMaster=yes" in argv]
+    assert sorted(argv[-1] for argv in masters) == [up.address, down.address]
+    assert runner.calls.index(masters[-1]) < min(
+        i for i, argv in enumerate(runner.calls) if argv[0] == "ssh" and argv not in masters)
+    control = f"ControlPath={SESSION.temp_dir}/ssh-%C"
+    checks = [argv for argv in runner.calls if argv[0] == "ssh" and argv not in masters]
+    assert checks and all(control in argv and "ControlMaster=no" in argv for argv in checks)
+    assert [argv[argv.index("--") + 1] for argv in checks] == [up.address]  # not the down one
+    assert executor.preflight_problem(down.name).startswith("ssh: ")
+    assert "refused" in executor.preflight_problem(down.name)
+    assert control in executor.node_agent_argv(0, up, "10.0.0.1:11000", None)
+    executor.sweep_node(up)
+    assert control in runner.calls[-1]
+
+    before = len(runner.calls)
+    executor._close_shared_connections()
+    exits = runner.calls[before:]
+    assert exits == [SshOptions(connect_timeout=3, control_dir=SESSION.temp_dir)
+                     .master_exit_argv(up)]  # only the master that opened
+    assert executor.session_ssh_options.control_dir == SESSION.temp_dir
+
+
+def test_no_connection_is_shared_when_the_session_folder_is_too_long_for_its_sockets():
+    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.transport import FakeRunner
+    runner = FakeRunner()
+    executor = SshRayClusterExecutor([ClusterNode("10.0.0.7")], runner=runner)
+    executor.session = RaySession(tag="enb-ray-" + "x" * 60, token="t")
+    assert executor._open_shared_connections() == {}
+    assert runner.calls == [] and executor.session_ssh_options.control_dir is None
+
+
+def test_shared_connections_are_ended_at_exit_too():
+    # Scripts end their session at exit (atexit), when concurrent.futures takes no more work.
+    script = """if True:
+        import atexit
+        from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+        from enb.executors._ray_common import RaySession
+        from enb.transport import ClusterNode, FakeRunner
+        runner = FakeRunner()
+        executor = SshRayClusterExecutor([ClusterNode("10.0.0.7"), ClusterNode("10.0.0.8")],
+                                         runner=runner)
+        executor.session = RaySession(tag="enb-ray-0123456789", token="t")
+        executor._open_shared_connections()
+        def end():
+            executor._close_shared_connections()
+            print(sorted(argv[-1] for argv in runner.calls if "exit" in argv))
+        atexit.register(end)
+    """
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['10.0.0.7', '10.0.0.8']", done.stderr

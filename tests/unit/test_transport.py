@@ -146,6 +146,40 @@ def test_ssh_options_are_data_and_overrides_win():
     assert options.argv(FULL, ["true"]) == ssh_argv(FULL, ["true"], connect_timeout=4, known_hosts="/kh")
 
 
+def test_commands_share_the_nodes_connection_in_the_control_dir_when_there_is_one():
+    argv = ssh_argv(FULL, ["true"], control_dir="/tmp/enb-ray-1a2b")
+    assert "ControlMaster=no" in argv  # never becomes a master by itself (ssh_config or not)
+    assert "ControlPath=/tmp/enb-ray-1a2b/ssh-%C" in argv  # %C: one socket per node
+    assert argv[-2:] == [FULL.address, "true"]
+
+
+def test_a_control_dir_with_blanks_or_percent_keeps_only_enbs_token():
+    argv = ssh_argv(NODE, ["true"], control_dir="/tmp/my dir%h")
+    assert 'ControlPath="/tmp/my dir%%h/ssh-%C"' in argv
+
+
+def test_the_master_connects_once_and_stays_in_the_background_while_used():
+    options = SshOptions(connect_timeout=4, control_dir="/tmp/enb-ray-1a2b")
+    argv = options.master_argv(FULL, persist=30)
+    assert "ControlMaster=yes" in argv and "ControlMaster=no" not in argv
+    assert "ControlPersist=30s" in argv  # ends by itself 30 s after its last command
+    assert "ControlPath=/tmp/enb-ray-1a2b/ssh-%C" in argv
+    assert "ServerAliveInterval=15" in argv  # a vanished node ends the sessions it carries
+    assert "-N" in argv and argv[-1] == FULL.address  # no remote command
+    assert argv[:argv.index("-o")] == options.argv(FULL, [])[:argv.index("-o")]
+    with pytest.raises(ValueError):
+        ssh_argv(FULL, ["true"], control_dir="/tmp/x", master_persist=30)
+    with pytest.raises(ValueError):
+        ssh_argv(FULL, [], master_persist=30)
+
+
+def test_ending_the_master_names_the_same_node_port_and_user():
+    options = SshOptions(control_dir="/tmp/enb-ray-1a2b")
+    argv = options.master_exit_argv(FULL)
+    assert argv[:3] == ["ssh", "-O", "exit"]
+    assert argv[3:] == options.argv(FULL, [])[1:]
+
+
 # --- runners -------------------------------------------------------------------------------------
 
 def test_subprocess_runner_captures_output_status_and_duration():
