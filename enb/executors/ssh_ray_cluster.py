@@ -10,7 +10,9 @@ or failed and been stopped. The token travels on the agent's stdin and is writte
 owner-only on the node. Workers on nodes run tasks from the mount, the head's from the project
 root, so relative paths mean the same everywhere and writes land in the head's project.
 
-Before anything starts on a node, one ssh call per node, all in parallel with the head's start,
+Every node gets one ssh connection per session (an ssh master, opened for all nodes in parallel
+with the head's start); every command to that node goes through it (:meth:`SshRayClusterExecutor.
+_open_shared_connections`). Before anything starts on a node, one command per node
 runs :func:`enb.cluster_check.quick_check` (ssh, Python and ray versions): a node that cannot be
 reached, or runs another Python or ray release, is reported within seconds in a warning naming
 it, the reason and the fix, and nothing is started there. A node whose ray does not join within
@@ -39,6 +41,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import os
+import shlex
 import socket
 import threading
 import time
@@ -325,13 +328,17 @@ class SshRayClusterExecutor(RayExecutor):
         timeout = (self.ssh_options.connect_timeout or 10) + 10
 
         def open_master(node):
-            return node, runner.run(options.master_argv(node), timeout=timeout)
+            argv = options.master_argv(node)
+            logger.debug("[%s] running: %s", node.name, shlex.join(argv))
+            return node, runner.run(argv, timeout=timeout)
 
         unreachable = {}
         with concurrent.futures.ThreadPoolExecutor(max(1, min(len(self.cluster_nodes), 32)),
                                                    thread_name_prefix="enb-ssh") as pool:
             for node, result in pool.map(open_master, self.cluster_nodes):
                 if result.ok:
+                    logger.info("%s: ssh connection open in %.2f s (the session's commands "
+                                "share it)", node.name, result.duration)
                     self._masters.append(node)
                     continue
                 failure = classify_ssh_failure(result, node)
