@@ -323,12 +323,17 @@ class SshRayClusterExecutor(RayExecutor):
                          "sockets", control_dir)
             return {}
         from enb.transport import SubprocessRunner, classify_ssh_failure  # noqa: PLC0415
+        from enb.transport.ssh import MASTER_PERSIST  # noqa: PLC0415
         options = dataclasses.replace(self.ssh_options, control_dir=control_dir)
         runner = self.runner or SubprocessRunner()
         timeout = (self.ssh_options.connect_timeout or 10) + 10
 
+        # A master idles while the check waits for the slowest node's master (up to the
+        # connect timeout): it must not end before its node's commands come.
+        persist = max(MASTER_PERSIST, int(timeout) + 10)
+
         def open_master(node):
-            argv = options.master_argv(node)
+            argv = options.master_argv(node, persist)
             logger.debug("[%s] running: %s", node.name, shlex.join(argv))
             return node, runner.run(argv, timeout=timeout)
 
