@@ -172,6 +172,8 @@ class SshRayClusterExecutor(RayExecutor):
         self._alive: tuple[float, dict | None] = (0.0, None)  # (when, alive_ray_nodes())
         self._session_ssh = None  # ssh_options with the session's shared connections
         self._masters: list = []  # the nodes whose shared ssh connection is open
+        self._masters_lock = threading.Lock()
+        self._masters_ended = False  # teardown ended them: a late one is ended at once
 
     def node_workdir(self, mount_path: str | None) -> str:
         """Return where a node's workers run tasks (``ENB_RAY_WORKDIR``).
@@ -211,6 +213,7 @@ class SshRayClusterExecutor(RayExecutor):
         from ._ray_head import RayHead  # noqa: PLC0415
         self.session = RaySession.new()
         self._alive = (0.0, None)
+        self._masters_ended = False
         head_ip = self.head_address
         if head_ip is None and self.cluster_nodes:
             head_ip = local_address_towards(self.cluster_nodes[0].address,
@@ -322,6 +325,10 @@ class SshRayClusterExecutor(RayExecutor):
             logger.debug("ssh connections are not shared: %s is too long a path for their "
                          "sockets", control_dir)
             return {}
+        if any(option.partition("=")[0].lower() == "controlpath"
+               for option in self.ssh_options.extra_options):
+            logger.debug("ssh connections are not shared: the ssh options set a ControlPath")
+            return {}
         from enb.transport import SubprocessRunner, classify_ssh_failure  # noqa: PLC0415
         from enb.transport.ssh import MASTER_PERSIST  # noqa: PLC0415
         options = dataclasses.replace(self.ssh_options, control_dir=control_dir)
@@ -344,25 +351,35 @@ class SshRayClusterExecutor(RayExecutor):
                 if result.ok:
                     logger.info("%s: ssh connection open in %.2f s (the session's commands "
                                 "share it)", node.name, result.duration)
-                    self._masters.append(node)
+                    with self._masters_lock:
+                        ended = self._masters_ended  # the run ended while it connected
+                        if not ended:
+                            self._masters.append(node)
+                    if ended:
+                        self._end_masters([node], options, runner)
                     continue
                 failure = classify_ssh_failure(result, node)
                 logger.debug("%s: no shared ssh connection (status %s): %s", node.name,
                              result.returncode, result.stderr.strip()[-300:])
                 if failure is not None:  # else the check below connects and says what it finds
                     unreachable[node.name] = f"ssh: {failure.problem}; fix: {failure.fix}"
-        self._session_ssh = options
+        with self._masters_lock:
+            if not self._masters_ended:
+                self._session_ssh = options
         return unreachable
 
     def _close_shared_connections(self) -> None:
         """End the nodes' shared ssh connections (after every command that used them)."""
-        masters, self._masters = self._masters, []
-        if not masters:
-            return
-        from enb.transport import SubprocessRunner  # noqa: PLC0415
-        runner = self.runner or SubprocessRunner()
-        options = self.session_ssh_options
+        with self._masters_lock:
+            masters, self._masters = self._masters, []
+            self._masters_ended = True
+        if masters:
+            from enb.transport import SubprocessRunner  # noqa: PLC0415
+            self._end_masters(masters, self.session_ssh_options,
+                              self.runner or SubprocessRunner())
 
+    @staticmethod
+    def _end_masters(masters, options, runner) -> None:
         def close(node):
             try:
                 result = runner.run(options.master_exit_argv(node), timeout=10)

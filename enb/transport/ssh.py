@@ -77,7 +77,7 @@ def ssh_argv(node: ClusterNode, remote_argv: Sequence[str], *,
     - ``master_persist`` (with ``control_dir`` and no remote command) makes this ssh the
       master: ``-N -o ControlMaster=yes -o ControlPersist=Ns``. It returns once connected and
       stays in the background while commands use it, ending ``master_persist`` seconds after
-      the last one (``ssh -O exit`` ends it at once: :func:`ssh_master_exit_argv`).
+      the last one (``ssh -O exit`` ends it at once: :meth:`SshOptions.master_exit_argv`).
     """
     if isinstance(remote_argv, str):
         raise TypeError("remote_argv must be a sequence of arguments, not a string")

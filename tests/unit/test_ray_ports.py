@@ -601,3 +601,32 @@ def test_shared_connections_are_ended_at_exit_too():
                           timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['10.0.0.7', '10.0.0.8']", done.stderr
+
+
+def test_a_connection_that_opens_after_teardown_is_ended_at_once():
+    # The run failed (or was interrupted) while the masters were still connecting: teardown
+    # has passed, so each master that opens late is ended right away.
+    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.transport import FakeRunner
+    nodes = [ClusterNode("10.0.0.7"), ClusterNode("10.0.0.8")]
+    runner = FakeRunner()
+    executor = SshRayClusterExecutor(nodes, runner=runner)
+    executor.session = SESSION
+    executor._close_shared_connections()  # teardown, before the masters opened
+    executor._open_shared_connections()
+    exits = [argv[-1] for argv in runner.calls if "-O" in argv and "exit" in argv]
+    assert sorted(exits) == ["10.0.0.7", "10.0.0.8"]
+    assert executor.session_ssh_options.control_dir is None
+
+
+def test_a_control_path_of_the_users_ssh_options_is_kept():
+    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.transport import FakeRunner
+    runner = FakeRunner()
+    executor = SshRayClusterExecutor(
+        [ClusterNode("10.0.0.7")], runner=runner,
+        ssh_options=SshOptions(extra_options=("ControlPath=~/.ssh/cm-%C",)))
+    executor.session = SESSION
+    assert executor._open_shared_connections() == {} and runner.calls == []
+    assert "ControlPath=~/.ssh/cm-%C" in executor.node_agent_argv(0, ClusterNode("10.0.0.7"),
+                                                                  "10.0.0.1:11000", None)
