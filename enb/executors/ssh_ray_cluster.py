@@ -48,8 +48,8 @@ import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from ._ray_common import (PortPlan, RaySession, accepted_ray_start_flags, ray_start_argv,
-                          ray_start_env)
+from ._ray_common import (SESSION_ENV, PortPlan, RaySession, accepted_ray_start_flags,
+                          ray_start_argv, ray_start_env)
 from ._ray_remote_node import NODES_POLL, RemoteNodeSession, disconnect_quietly
 from .base import ExecutorStartError, Node
 from .local_ray import (RayExecutor, enb_runtime_env, head_node_from_ray, import_ray,
@@ -342,7 +342,9 @@ class SshRayClusterExecutor(RayExecutor):
         def open_master(node):
             argv = options.master_argv(node, persist)
             logger.debug("[%s] running: %s", node.name, shlex.join(argv))
-            return node, runner.run(argv, timeout=timeout)
+            # The session's tag marks it as one of the session's processes: if this process
+            # dies, the head's agent, which sweeps those, ends it with the rest.
+            return node, runner.run(argv, timeout=timeout, env={SESSION_ENV: self.session.tag})
 
         unreachable = {}
         with concurrent.futures.ThreadPoolExecutor(max(1, min(len(self.cluster_nodes), 32)),

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 #: Debian package that provides a program enb runs, for "not found" messages.
 _INSTALL_HINTS = {
@@ -81,9 +81,10 @@ class Runner(abc.ABC):
 
     @abc.abstractmethod
     def run(self, argv: Sequence[str], *, timeout: float | None = None,
-            input: str | None = None) -> CommandResult:
+            input: str | None = None, env: Mapping[str, str] | None = None) -> CommandResult:
         """Run ``argv`` to completion (killing it after ``timeout`` seconds); never raise for a
-        failing command. Raise :class:`ToolNotFoundError` if the program does not exist."""
+        failing command. Raise :class:`ToolNotFoundError` if the program does not exist.
+        ``env``: variables added to this process's environment for the command."""
 
     @abc.abstractmethod
     def popen(self, argv: Sequence[str]) -> BackgroundProcess:
@@ -152,13 +153,15 @@ class _SubprocessBackground(BackgroundProcess):
 class SubprocessRunner(Runner):
     """Run commands on this machine with :mod:`subprocess`."""
 
-    def run(self, argv, *, timeout=None, input=None):
+    def run(self, argv, *, timeout=None, input=None, env=None):
         argv = tuple(argv)
         start = time.monotonic()
         try:
             stdin = subprocess.DEVNULL if input is None else subprocess.PIPE
             process = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
-                                       stderr=subprocess.PIPE, **_new_process_group())
+                                       stderr=subprocess.PIPE,
+                                       env=None if env is None else {**os.environ, **env},
+                                       **_new_process_group())
         except FileNotFoundError:
             raise ToolNotFoundError(argv[0]) from None
         timed_out = False
@@ -231,6 +234,7 @@ class FakeRunner(Runner):
     def __init__(self, installed: Iterable[str] | None = None):
         self.calls: list[list[str]] = []
         self.timeouts: list[float | None] = []
+        self.envs: list[dict[str, str]] = []  # the env of each run() call
         self.started: list[FakeBackground] = []
         self.installed = None if installed is None else set(installed)
         self._responses: list[_Response] = []
@@ -257,10 +261,11 @@ class FakeRunner(Runner):
         """Make the next :meth:`popen` return a command that already ended (or still runs)."""
         self._popen_responses.append(dict(returncode=returncode, output=output))
 
-    def run(self, argv, *, timeout=None, input=None):
+    def run(self, argv, *, timeout=None, input=None, env=None):
         argv = tuple(argv)
         self.calls.append(list(argv))
         self.timeouts.append(timeout)
+        self.envs.append(dict(env or {}))
         for response in self._responses:
             if response.match(argv):
                 if not response.repeat:

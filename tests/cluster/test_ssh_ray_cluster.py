@@ -219,18 +219,24 @@ def test_each_node_is_logged_in_to_once_per_run_and_no_ssh_is_left(netns_cluster
     assert {node.name: cluster.logins(node) - before[node.name] for node in cluster.nodes} \
         == {node.name: 1 for node in cluster.nodes}, log
     # The shared connections ended with the run (their sockets were in the session's folder).
-    sockets = f"/tmp/{report['session']}/ssh-".encode()
-    left = [entry for entry in os.listdir("/proc") if entry.isdigit()
-            and sockets in _cmdline(entry)]
-    assert left == [], describe_processes(left)
+    assert _ssh_masters(report["session"]) == [], describe_processes(_ssh_masters(
+        report["session"]))
     assert session_pids(report["session"]) == []
 
 
-def _cmdline(pid: str) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
+def _ssh_masters(tag: str) -> list[str]:
+    """Return the pids of the ssh masters whose sockets are in session ``tag``'s folder."""
+    sockets = f"/tmp/{tag}/ssh-".encode()
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (argv[0].endswith(b"ssh") and b"ControlMaster=yes" in argv
+                and any(sockets in arg for arg in argv)):
+            found.append(entry)
+    return found
 
 
 def head_run_in_new_project(cluster, venv_python, name: str, tasks: int = 12) -> HeadRun:
@@ -319,6 +325,8 @@ def test_a_killed_head_leaves_no_ray_of_the_session_on_the_nodes(netns_cluster, 
         # the mounts' guards end their pipelines: the nodes unmount by themselves
         for node in cluster.nodes:
             wait_until(lambda: cluster.mounts(node) == [], 10, f"the mount on {node.name} to go")
+        # the shared ssh connections carry the session's tag: the head's agent ended them
+        assert _ssh_masters(run.session) == [], describe_processes(_ssh_masters(run.session))
     finally:
         run.close()
         _stop_orphaned_mounts(cluster, tmp_project)

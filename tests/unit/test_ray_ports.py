@@ -550,6 +550,9 @@ def test_every_command_to_a_node_shares_one_connection_opened_first():
     executor._run_preflight()
     masters = [argv for argv in runner.calls if "ControlMaster=yes" in argv]
     assert sorted(argv[-1] for argv in masters) == [up.address, down.address]
+    # tagged as the session's processes: the head's agent ends them if this process dies
+    assert all(runner.envs[runner.calls.index(argv)] == {"ENB_RAY_SESSION": SESSION.tag}
+               for argv in masters)
     assert runner.calls.index(masters[-1]) < min(
         i for i, argv in enumerate(runner.calls) if argv[0] == "ssh" and argv not in masters)
     control = f"ControlPath={SESSION.temp_dir}/ssh-%C"
