@@ -401,7 +401,8 @@ class SshRayClusterExecutor(RayExecutor):
             thread.join()
 
     def _run_preflight(self) -> None:
-        """Check ssh and versions on every node at once (one ssh call each): see connect()."""
+        """Open every node's shared ssh connection, then check ssh and versions on every node
+        at once (one command each, through it): see RemoteNodeSession.connect()."""
         unreachable: dict[str, str] = {}
         try:
             unreachable = self._open_shared_connections()
