@@ -423,7 +423,7 @@ class RayHead:
         """Wait until the head serves; return its GCS address (or raise ExecutorStartError)."""
         address_file = os.path.join(self.session.ray_temp_dir, "ray_current_cluster")
         deadline = time.monotonic() + self.start_timeout
-        while not _read_address(address_file):
+        while not (address := _read_address(address_file)):
             if not self._agent.running:
                 raise ExecutorStartError(f"ray's head did not start:\n{self._agent.tail()}"
                                          f"{ray_logs_tail(self.session.ray_temp_dir)}")
@@ -432,7 +432,7 @@ class RayHead:
                                          f"{self.start_timeout:.0f} s:\n{self._agent.tail()}"
                                          f"{ray_logs_tail(self.session.ray_temp_dir)}")
             time.sleep(0.02)
-        self.address = _read_address(address_file)
+        self.address = address
         logger.info("ray head serving at %s (started in %.1f s)", self.address,
                     time.monotonic() - self._launched)
         return self.address

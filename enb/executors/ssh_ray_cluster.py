@@ -312,8 +312,14 @@ class SshRayClusterExecutor(RayExecutor):
         once :meth:`_open_shared_connections` opened them."""
         return self._session_ssh or self.ssh_options
 
-    def _open_shared_connections(self) -> dict[str, str]:
-        """Open one ssh connection to every node, in parallel; return why nodes are unreachable.
+    @property
+    def _ssh_timeout(self) -> float:
+        """How long one ssh command of the pre-flight may take (connecting included)."""
+        return (self.ssh_options.connect_timeout or 10) + 10
+
+    def _open_shared_connections(self) -> dict:
+        """Open one ssh connection to every node, in parallel; return the failed ``ssh`` check
+        (a :class:`enb.cluster_check.CheckResult`) of each node that could not be reached.
 
         Every later command to a node (the pre-flight check, the mount, the agent, teardown)
         runs over that connection: one key exchange and login per node instead of one per
@@ -329,11 +335,12 @@ class SshRayClusterExecutor(RayExecutor):
                for option in self.ssh_options.extra_options):
             logger.debug("ssh connections are not shared: the ssh options set a ControlPath")
             return {}
+        from enb.cluster_check import CheckResult, Status  # noqa: PLC0415
         from enb.transport import SubprocessRunner, classify_ssh_failure  # noqa: PLC0415
         from enb.transport.ssh import MASTER_PERSIST  # noqa: PLC0415
         options = dataclasses.replace(self.ssh_options, control_dir=control_dir)
         runner = self.runner or SubprocessRunner()
-        timeout = (self.ssh_options.connect_timeout or 10) + 10
+        timeout = self._ssh_timeout
 
         # A master idles while the check waits for the slowest node's master (up to the
         # connect timeout): it must not end before its node's commands come.
@@ -364,7 +371,8 @@ class SshRayClusterExecutor(RayExecutor):
                 logger.debug("%s: no shared ssh connection (status %s): %s", node.name,
                              result.returncode, result.stderr.strip()[-300:])
                 if failure is not None:  # else the check below connects and says what it finds
-                    unreachable[node.name] = f"ssh: {failure.problem}; fix: {failure.fix}"
+                    unreachable[node.name] = CheckResult(node.name, "ssh", Status.FAIL,
+                                                         failure.problem, failure.fix)
         with self._masters_lock:
             if not self._masters_ended:
                 self._session_ssh = options
@@ -403,21 +411,20 @@ class SshRayClusterExecutor(RayExecutor):
     def _run_preflight(self) -> None:
         """Open every node's shared ssh connection, then check ssh and versions on every node
         at once (one command each, through it): see RemoteNodeSession.connect()."""
-        unreachable: dict[str, str] = {}
+        problems = []
         try:
             unreachable = self._open_shared_connections()
+            problems += unreachable.values()
             from enb.cluster_check import quick_check  # noqa: PLC0415
-            problems = quick_check([node for node in self.cluster_nodes
-                                    if node.name not in unreachable],
-                                   remote_python=self.remote_python,
-                                   ssh_options=self.session_ssh_options, runner=self.runner,
-                                   timeout=(self.ssh_options.connect_timeout or 10) + 10,
-                                   facts=self._node_facts)
+            problems += quick_check([node for node in self.cluster_nodes
+                                     if node.name not in unreachable],
+                                    remote_python=self.remote_python,
+                                    ssh_options=self.session_ssh_options, runner=self.runner,
+                                    timeout=self._ssh_timeout, facts=self._node_facts)
         except Exception as error:  # noqa: BLE001 - the nodes are tried anyway
             logger.debug("the pre-flight check of the nodes failed (%s); trying them anyway",
                          error)
-            problems = []
-        found: dict[str, list[str]] = {name: [why] for name, why in unreachable.items()}
+        found: dict[str, list[str]] = {}
         for result in problems:
             if result.node != "head":  # the head runs ray already: this process imported it
                 found.setdefault(result.node, []).append(
