@@ -43,3 +43,14 @@ class WhereAmI(enb.atable.ATable):
     def column_random(self, index, row):
         import random
         return random.random()
+
+
+class DatasetAware(enb.experiment.Experiment):
+    """Column functions that read the dataset table (its DataFrame travels with the experiment)."""
+    def column_file_size(self, index, row):
+        path, _ = self.index_to_path_task(index)
+        return int(self.get_dataset_info_row(path)["size_bytes"])
+
+    def column_worker_has_pandas(self, index, row):
+        import sys
+        return "pandas" in sys.modules

@@ -154,3 +154,19 @@ def test_what_column_functions_print_is_shown_before_get_df_returns(executor, pr
         assert err.count(f"enb-test-stderr row {index}") == 1, err
         assert f"enb-test-stderr row {index}" not in out
         assert f"enb-test-stdout row {index}" not in err
+
+
+def test_column_functions_read_the_dataset_properties(executor, project, tmp_path):
+    from tests.helpers import DatasetAware
+    folder = project / "data"
+    folder.mkdir()
+    for n in (3, 10, 1000):
+        (folder / f"f{n}.bin").write_bytes(b"x" * n)
+    paths = sorted(str(path) for path in folder.iterdir())
+    experiment = DatasetAware(
+        tasks=[enb.experiment.ExperimentTask({"k": k}) for k in range(4)], dataset_paths=paths,
+        csv_experiment_path=tmp_path / "e.csv", csv_dataset_path=tmp_path / "d.csv")
+    df = experiment.get_df()
+    assert len(df) == 12
+    assert sorted(set(df["file_size"])) == [3, 10, 1000]
+    assert all(df["file_size"] == df["size_bytes"])
