@@ -47,9 +47,16 @@ class WhereAmI(enb.atable.ATable):
 
 class DatasetAware(enb.experiment.Experiment):
     """Column functions that read the dataset table (its DataFrame travels with the experiment)."""
+    row_seconds = 0.0
+
     def column_file_size(self, index, row):
+        import time
+        time.sleep(self.row_seconds)
         path, _ = self.index_to_path_task(index)
         return int(self.get_dataset_info_row(path)["size_bytes"])
+
+    def column_node(self, index, row):
+        return enb.misc.get_node_ip()
 
     def column_worker_has_pandas(self, index, row):
         import sys

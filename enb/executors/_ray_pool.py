@@ -38,21 +38,33 @@ _MAX_CACHED_POOLS = 4
 #: The pool whose initializer ran last in this process (its globals are the live ones).
 _active_pool: str | None = None
 _workdir_entered = False
+#: The folder this worker runs tasks in: the head's project folder as this machine sees it.
+_workdir: str | None = None
 
 
 def _enter_workdir() -> None:
     """Move to the first existing folder of ``ENB_RAY_WORKDIR`` (``os.pathsep``-separated)."""
-    global _workdir_entered
+    global _workdir_entered, _workdir
     if _workdir_entered:
         return
     for workdir in filter(None, os.environ.get(WORKDIR_ENV, "").split(os.pathsep)):
-        workdir = os.path.expanduser(workdir)
+        workdir = os.path.abspath(os.path.expanduser(workdir))
         if os.path.isdir(workdir):
             os.chdir(workdir)
             if workdir not in sys.path:
                 sys.path.insert(0, workdir)
+            _workdir = workdir
             break
     _workdir_entered = True
+
+
+def _adopt_workdir() -> None:
+    """Make the working folder this worker's project root, after the initializer restored the
+    head's options: on a remote node the head's project folder is its mount, and paths kept
+    relative to the project root (the keys of dataset files) must resolve there."""
+    if _workdir is not None:
+        from ..config import options  # noqa: PLC0415
+        options.project_root = _workdir
 
 
 def run_task(pool_id: str, state_holder: list, payload: bytes) -> Any:
@@ -78,6 +90,7 @@ def run_task(pool_id: str, state_holder: list, payload: bytes) -> Any:
         initializer, initargs = state
         _active_pool = None
         initializer(*initargs)
+        _adopt_workdir()
         _active_pool = pool_id
     fn, args = pickle.loads(payload)
     return fn(*args)

@@ -164,9 +164,13 @@ def test_column_functions_read_the_dataset_properties(executor, project, tmp_pat
         (folder / f"f{n}.bin").write_bytes(b"x" * n)
     paths = sorted(str(path) for path in folder.iterdir())
     experiment = DatasetAware(
-        tasks=[enb.experiment.ExperimentTask({"k": k}) for k in range(4)], dataset_paths=paths,
+        tasks=[enb.experiment.ExperimentTask({"k": k}) for k in range(8)], dataset_paths=paths,
         csv_experiment_path=tmp_path / "e.csv", csv_dataset_path=tmp_path / "d.csv")
+    # Rows long enough that a cluster's nodes usually take some (the head's warm workers may
+    # take them all; tests/unit/test_ray_ports.py checks a node's side alone): file paths are
+    # keys relative to the project root, which a node sees at its mount.
+    experiment.row_seconds = 0.05
     df = experiment.get_df()
-    assert len(df) == 12
+    assert len(df) == 24
     assert sorted(set(df["file_size"])) == [3, 10, 1000]
     assert all(df["file_size"] == df["size_bytes"])
