@@ -61,3 +61,16 @@ class DatasetAware(enb.experiment.Experiment):
     def column_worker_has_pandas(self, index, row):
         import sys
         return "pandas" in sys.modules
+
+
+class WritesToOptionFolder(enb.atable.ATable):
+    """Writes a file per row into ``--reconstructed_dir`` (a folder of the head's project)."""
+    row_seconds = 0.0
+
+    def column_written(self, index, row):
+        import time
+        time.sleep(self.row_seconds)
+        path = os.path.join(enb.config.options.reconstructed_dir, f"row-{index}.txt")
+        with open(path, "w") as handle:
+            handle.write(enb.misc.get_node_ip())
+        return path

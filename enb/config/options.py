@@ -127,6 +127,7 @@ class Option:
     flags: tuple = ()           # extra flags, e.g. ("-v",); "--<name>" is always accepted
     action: str = "store"       # "store", "count" or "store_true"
     nargs: str | None = None
+    in_project: bool = False    # a folder that may lie in the project (Options.rebase)
 
     @property
     def all_flags(self) -> list:
@@ -170,14 +171,20 @@ _OPTIONS = (
            "project root (default: the running script's folder); remote nodes see it at "
            "~/.enb-remote"),
     Option("base_dataset_dir", None, _none_or(_path),
-           "folder searched for dataset files (default: <project_root>/datasets)"),
+           "folder searched for dataset files (default: <project_root>/datasets)",
+           in_project=True),
     Option("persistence_dir", None, _none_or(_path),
-           "folder of the persistence CSV files (default: <project_root>/persistence)"),
-    Option("base_tmp_dir", None, _none_or(_path), "folder for temporary files"),
-    Option("plot_dir", None, _none_or(_path), "folder for plots"),
-    Option("analysis_dir", None, _none_or(_path), "folder for analysis results"),
-    Option("reconstructed_dir", None, _none_or(_path), "folder for reconstructed files"),
-    Option("external_bin_base_dir", None, _none_or(_path), "folder of external binaries"),
+           "folder of the persistence CSV files (default: <project_root>/persistence)",
+           in_project=True),
+    Option("base_tmp_dir", None, _none_or(_path), "folder for temporary files",
+           in_project=True),
+    Option("plot_dir", None, _none_or(_path), "folder for plots", in_project=True),
+    Option("analysis_dir", None, _none_or(_path), "folder for analysis results",
+           in_project=True),
+    Option("reconstructed_dir", None, _none_or(_path), "folder for reconstructed files",
+           in_project=True),
+    Option("external_bin_base_dir", None, _none_or(_path), "folder of external binaries",
+           in_project=True),
     # Cluster
     Option("ssh_cluster_csv_path", None, _none_or(_user_path),
            "cluster configuration CSV; setting it runs rows on the ssh cluster",
@@ -311,12 +318,38 @@ class Options:
         return [(name, getattr(self, name)) for name in OPTIONS]
 
     def snapshot(self) -> dict:
-        """Return every option's current value, to recreate these options in a worker."""
-        return dict(self.items())
+        """Return every option's current value, to recreate these options in a worker.
+
+        The project root is resolved here (by default, the running script's folder): a worker
+        runs no script of its own to find it from.
+        """
+        values = dict(self.items())
+        values["project_root"] = self.resolved_project_root()
+        return values
 
     def restore(self, values: dict) -> None:
         """Set every option from a :meth:`snapshot` (in a worker process)."""
         object.__setattr__(self, "_code", dict(values))
+
+    def rebase(self, local_root: str) -> None:
+        """Make this machine's ``local_root`` the project root, moving into it every folder
+        option that lies inside the current project root (a worker on a remote node: the head's
+        project folder is its mount, and ``--plot_dir`` on the head must be the mount's plots
+        folder there). Folders outside the project are kept: they name this machine's own
+        files, such as datasets copied to the same place on every node.
+        """
+        head_root = self.resolved_project_root()
+        local_root = os.path.abspath(local_root)
+        if os.path.normpath(head_root) == local_root:
+            return
+        for option in _OPTIONS:
+            value = getattr(self, option.name) if option.in_project else None
+            if value is None:
+                continue
+            relative = os.path.relpath(value, head_root)
+            if relative != os.pardir and not relative.startswith(os.pardir + os.sep):
+                setattr(self, option.name, os.path.normpath(os.path.join(local_root, relative)))
+        self.project_root = local_root
 
     def reset(self, argv: list[str] | None = None) -> None:
         """Forget values set in code and re-read the command line (``argv``) and .ini files."""

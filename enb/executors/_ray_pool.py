@@ -61,10 +61,11 @@ def _enter_workdir() -> None:
 def _adopt_workdir() -> None:
     """Make the working folder this worker's project root, after the initializer restored the
     head's options: on a remote node the head's project folder is its mount, and paths kept
-    relative to the project root (the keys of dataset files) must resolve there."""
+    relative to the project root (the keys of dataset files) and the folder options inside the
+    project (``--plot_dir``...) must resolve there."""
     if _workdir is not None:
         from ..config import options  # noqa: PLC0415
-        options.project_root = _workdir
+        options.rebase(_workdir)
 
 
 def run_task(pool_id: str, state_holder: list, payload: bytes) -> Any:

@@ -174,3 +174,20 @@ def test_column_functions_read_the_dataset_properties(executor, project, tmp_pat
     assert len(df) == 24
     assert sorted(set(df["file_size"])) == [3, 10, 1000]
     assert all(df["file_size"] == df["size_bytes"])
+
+
+def test_folder_options_inside_the_project_are_the_same_folder_for_every_worker(executor,
+                                                                               project):
+    # Set on the head as an absolute path (options make every folder absolute); a node's
+    # workers write at their mount of the head's project. (The simulated nodes also see the
+    # head's folders at the same paths, as on a shared file system; tests/unit/
+    # test_ray_ports.py checks a node that does not.)
+    from tests.helpers import WritesToOptionFolder
+    out = project / "reconstructed"
+    out.mkdir()
+    enb.config.options.reconstructed_dir = str(out)
+    table = WritesToOptionFolder()
+    table.row_seconds = 0.05
+    df = table.get_df(target_indices=list(range(24)))
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"row-{i}.txt" for i in range(24))
+    assert len(df) == 24

@@ -112,6 +112,31 @@ def test_setting_in_code_is_validated():
         options.not_an_option = 1
 
 
+def test_a_snapshot_names_the_project_root_a_worker_cannot_find_by_itself(tmp_path):
+    script_dir = os.path.dirname(os.path.abspath(sys.argv[0]))
+    assert Options([]).snapshot()["project_root"] == script_dir
+    assert Options(["--project_root", str(tmp_path)]).snapshot()["project_root"] == str(tmp_path)
+
+
+def test_rebase_moves_the_folders_inside_the_project_and_keeps_the_others(tmp_path):
+    head, mount = "/home/alice/proj", str(tmp_path / ".enb-remote")
+    options = Options(["--project_root", head, "--plot_dir", "/home/alice/proj/out/plots",
+                       "--base_dataset_dir", "/data/corpus", "--reconstructed_dir", head,
+                       "--analysis_dir", "/home/alice/project2/analysis"])
+    options.rebase(mount)
+    assert options.project_root == mount
+    assert options.plot_dir == os.path.join(mount, "out", "plots")
+    assert options.reconstructed_dir == mount
+    assert options.base_dataset_dir == "/data/corpus"  # each node's own copy
+    assert options.analysis_dir == "/home/alice/project2/analysis"  # a sibling, not inside
+    assert options.persistence_dir is None  # unset: derived from the (new) project root
+    assert options.resolved_persistence_dir() == os.path.join(mount, "persistence")
+    # on the head (or a shared file system) nothing moves
+    same = Options(["--project_root", head, "--plot_dir", "/home/alice/proj/plots"])
+    same.rebase(head + "/")
+    assert (same.project_root, same.plot_dir) == (head, "/home/alice/proj/plots")
+
+
 def test_script_flag_reaches_the_workers(tmp_path):
     script = tmp_path / "s.py"
     script.write_text(textwrap.dedent(f"""

@@ -467,6 +467,7 @@ def test_a_node_worker_takes_its_mount_as_the_project_root(tmp_path, monkeypatch
     (mount / "data").mkdir(parents=True)
     (mount / "data" / "a.bin").write_bytes(b"abc")
     fresh_options.project_root = "/head/only/project"
+    fresh_options.plot_dir = "/head/only/project/plots"
     head_options = fresh_options.snapshot()
     monkeypatch.setattr(_ray_pool, "_workdir_entered", False)
     monkeypatch.setattr(_ray_pool, "_workdir", None, raising=False)
@@ -479,6 +480,7 @@ def test_a_node_worker_takes_its_mount_as_the_project_root(tmp_path, monkeypatch
     payload = pickle.dumps((enb.atable.indices_to_internal_loc, ("data/a.bin",)))
     assert _ray_pool.run_task("pool-1", [None], payload) == str(("data/a.bin",))
     assert fresh_options.project_root == str(mount)
+    assert fresh_options.plot_dir == str(mount / "plots")
 
 
 def test_no_remote_mount_means_the_same_path_or_the_home_folder():
