@@ -204,6 +204,12 @@ _OPTIONS = (
 OPTIONS = {option.name: option for option in _OPTIONS}
 
 
+def _is_inside(path: str, folder: str) -> bool:
+    """Tell whether ``path`` is ``folder`` or lies in it, by their spelling (no link resolved)."""
+    relative = os.path.relpath(path, folder)
+    return relative != os.pardir and not relative.startswith(os.pardir + os.sep)
+
+
 def calling_script_dir() -> str:
     """Return the folder of the running script (the current folder when there is none)."""
     script = sys.argv[0] if sys.argv and sys.argv[0] not in ("", "-c", "-m") else ""
@@ -324,7 +330,18 @@ class Options:
         runs no script of its own to find it from.
         """
         values = dict(self.items())
-        values["project_root"] = self.resolved_project_root()
+        root = values["project_root"] = self.resolved_project_root()
+        # A folder inside the project spelled through another symbolic link than the project
+        # root (by default the script's real folder) is spelled from the root, so that
+        # :meth:`rebase` sees it inside the project on a machine where the links do not exist.
+        for option in _OPTIONS:
+            value = values[option.name] if option.in_project else None
+            if value is not None and not _is_inside(value, root):
+                real_root = os.path.realpath(root)
+                real = os.path.realpath(value)
+                if _is_inside(real, real_root):
+                    values[option.name] = os.path.normpath(
+                        os.path.join(root, os.path.relpath(real, real_root)))
         return values
 
     def restore(self, values: dict) -> None:
@@ -344,10 +361,8 @@ class Options:
             return
         for option in _OPTIONS:
             value = getattr(self, option.name) if option.in_project else None
-            if value is None:
-                continue
-            relative = os.path.relpath(value, head_root)
-            if relative != os.pardir and not relative.startswith(os.pardir + os.sep):
+            if value is not None and _is_inside(value, head_root):
+                relative = os.path.relpath(value, head_root)
                 setattr(self, option.name, os.path.normpath(os.path.join(local_root, relative)))
         self.project_root = local_root
 

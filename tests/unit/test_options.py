@@ -137,6 +137,25 @@ def test_rebase_moves_the_folders_inside_the_project_and_keeps_the_others(tmp_pa
     assert (same.project_root, same.plot_dir) == (head, "/home/alice/proj/plots")
 
 
+def test_a_folder_spelled_through_another_link_is_still_inside_the_project(tmp_path):
+    # The default project root is the script's real folder; a user in a linked folder writes
+    # --plot_dir plots, which options make absolute through the link.
+    real = tmp_path / "data" / "proj"
+    (real / "plots").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(real)
+    options = Options(["--project_root", str(real),
+                       "--plot_dir", str(tmp_path / "link" / "plots"),
+                       "--analysis_dir", str(tmp_path / "link")])
+    snapshot = options.snapshot()
+    assert snapshot["plot_dir"] == str(real / "plots")
+    assert snapshot["analysis_dir"] == str(real)
+    worker = Options([])
+    worker.restore(snapshot)
+    worker.rebase("/home/bob/.enb-remote")
+    assert worker.plot_dir == "/home/bob/.enb-remote/plots"
+    assert worker.analysis_dir == "/home/bob/.enb-remote"
+
+
 def test_script_flag_reaches_the_workers(tmp_path):
     script = tmp_path / "s.py"
     script.write_text(textwrap.dedent(f"""
