@@ -306,11 +306,25 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
     node_losses: dict = collections.Counter()
     failures = []
     in_flight: dict = {}
+    # Rows lost MAX_ATTEMPTS times, each time beside other work: a dead worker can take every
+    # row in flight with it (a broken process pool, a lost node), so before such a row fails
+    # it runs once more with nothing beside it.
+    isolate: collections.deque = collections.deque()
+    alone: list = []  # the future of the row running alone, if any
     initargs = (table, options.snapshot())
     progress = Progress(total=len(tasks), label=type(table).__name__)
     try:
         with executor.open_pool(row_module.init_worker, initargs) as pool:
             def submit_more():
+                if alone:
+                    return
+                if isolate:
+                    if not in_flight:  # once the rest has drained
+                        chunk = [isolate.popleft()]
+                        future = pool.submit(row_module.run_chunk, chunk)
+                        in_flight[future] = chunk
+                        alone.append(future)
+                    return
                 while pending and len(in_flight) < 2 * executor.max_workers:
                     size = sizer.next_size(len(pending))
                     chunk = [pending.popleft() for _ in range(min(size, len(pending)))]
@@ -320,11 +334,15 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
                 done, _ = concurrent.futures.wait(in_flight, return_when="FIRST_COMPLETED")
                 for future in done:
                     chunk = in_flight.pop(future)
+                    ran_alone = future in alone
+                    if ran_alone:
+                        alone.clear()
                     try:
                         result = future.result()
                     except WorkerLostError as ex:
                         _reschedule(chunk, ex, attempts, pending, failures, report,
-                                    node_losses, executor)
+                                    node_losses, executor, isolate=isolate,
+                                    ran_alone=ran_alone)
                         progress.update(0, failed=0)
                         continue
                     sizer.observe(result)
@@ -352,12 +370,14 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
 
 
 def _reschedule(chunk, error, attempts, pending, failures, report, node_losses=None,
-                executor=None) -> None:
+                executor=None, isolate=None, ran_alone=True) -> None:
     """Send the rows of a chunk whose worker died to other workers, one row per chunk.
 
     A node that loses work :data:`MAX_NODE_LOSSES` times is dropped when the executor can drop
     nodes. Only chunks of rows never lost before count against their node: a row that kills
     every worker it runs on then fails alone, without taking a healthy node out with it.
+    A row lost :data:`MAX_ATTEMPTS` times fails if it last ran alone (``ran_alone``); else it
+    goes to ``isolate``, to run once more with nothing beside it.
     """
     node = getattr(error, "node", None) or "unknown node"
     if node not in report.lost_nodes and node != "head":
@@ -372,11 +392,16 @@ def _reschedule(chunk, error, attempts, pending, failures, report, node_losses=N
     for task in chunk:
         key = task[0]
         attempts[key] += 1
-        if attempts[key] >= MAX_ATTEMPTS:
+        if attempts[key] >= MAX_ATTEMPTS and not ran_alone and isolate is not None:
+            logger.warning("row %s: its worker died on %s %d times, each time beside other "
+                           "rows; running it alone", key, node, attempts[key])
+            isolate.append(task)
+        elif attempts[key] >= MAX_ATTEMPTS:
+            alone_text = ", the last time alone" if isolate is not None else ""
             failures.append(row_module.RowFailure(
                 key=key, index=task[1], column=task[3][0] if task[3] else "",
                 traceback=f"WorkerLostError: the worker computing this row died "
-                          f"{attempts[key]} times (last on {node}): {error}\n",
+                          f"{attempts[key]} times (last on {node}{alone_text}): {error}\n",
                 exception=None, node=node, pid=0))
             report.failed += 1
         else:
