@@ -310,20 +310,20 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
     # row in flight with it (a broken process pool, a lost node), so before such a row fails
     # it runs once more with nothing beside it.
     isolate: collections.deque = collections.deque()
-    alone: list = []  # the future of the row running alone, if any
+    alone = None  # the future of the row running alone, if any
     initargs = (table, options.snapshot())
     progress = Progress(total=len(tasks), label=type(table).__name__)
     try:
         with executor.open_pool(row_module.init_worker, initargs) as pool:
             def submit_more():
-                if alone:
+                nonlocal alone
+                if alone is not None:
                     return
                 if isolate:
                     if not in_flight:  # once the rest has drained
                         chunk = [isolate.popleft()]
-                        future = pool.submit(row_module.run_chunk, chunk)
-                        in_flight[future] = chunk
-                        alone.append(future)
+                        alone = pool.submit(row_module.run_chunk, chunk)
+                        in_flight[alone] = chunk
                     return
                 while pending and len(in_flight) < 2 * executor.max_workers:
                     size = sizer.next_size(len(pending))
@@ -334,9 +334,9 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
                 done, _ = concurrent.futures.wait(in_flight, return_when="FIRST_COMPLETED")
                 for future in done:
                     chunk = in_flight.pop(future)
-                    ran_alone = future in alone
+                    ran_alone = future is alone
                     if ran_alone:
-                        alone.clear()
+                        alone = None
                     try:
                         result = future.result()
                     except WorkerLostError as ex:

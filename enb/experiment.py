@@ -84,8 +84,8 @@ class Experiment(atable.ATable):
     The dataset files' properties (a FilePropertiesTable) are computed first and joined to
     the results returned by :meth:`get_df` (they are not stored in the experiment's CSV).
     Their DataFrame, :attr:`dataset_table_df`, travels with the experiment to ray's workers
-    but is only unpickled where a column function reads it: a fresh worker that does not
-    imports no pandas (~0.1 CPU-s and ~40 MB each).
+    but is only unpickled where a column function reads it: a fresh worker whose column
+    functions never do imports no pandas (~0.1 CPU-s and ~40 MB each).
     """
     task_name_column = "task_name"
     task_label_column = "task_label"

@@ -204,10 +204,12 @@ _OPTIONS = (
 OPTIONS = {option.name: option for option in _OPTIONS}
 
 
-def _is_inside(path: str, folder: str) -> bool:
-    """Tell whether ``path`` is ``folder`` or lies in it, by their spelling (no link resolved)."""
+def _path_inside(path: str, folder: str) -> str | None:
+    """Return ``path`` relative to ``folder`` if it is ``folder`` or lies in it (by their
+    spelling: no link resolved), else None."""
     relative = os.path.relpath(path, folder)
-    return relative != os.pardir and not relative.startswith(os.pardir + os.sep)
+    inside = relative != os.pardir and not relative.startswith(os.pardir + os.sep)
+    return relative if inside else None
 
 
 def calling_script_dir() -> str:
@@ -331,17 +333,16 @@ class Options:
         """
         values = dict(self.items())
         root = values["project_root"] = self.resolved_project_root()
+        real_root = os.path.realpath(root)
         # A folder inside the project spelled through another symbolic link than the project
         # root (by default the script's real folder) is spelled from the root, so that
         # :meth:`rebase` sees it inside the project on a machine where the links do not exist.
         for option in _OPTIONS:
             value = values[option.name] if option.in_project else None
-            if value is not None and not _is_inside(value, root):
-                real_root = os.path.realpath(root)
-                real = os.path.realpath(value)
-                if _is_inside(real, real_root):
-                    values[option.name] = os.path.normpath(
-                        os.path.join(root, os.path.relpath(real, real_root)))
+            if value is not None and _path_inside(value, root) is None:
+                relative = _path_inside(os.path.realpath(value), real_root)
+                if relative is not None:
+                    values[option.name] = os.path.normpath(os.path.join(root, relative))
         return values
 
     def restore(self, values: dict) -> None:
@@ -361,8 +362,8 @@ class Options:
             return
         for option in _OPTIONS:
             value = getattr(self, option.name) if option.in_project else None
-            if value is not None and _is_inside(value, head_root):
-                relative = os.path.relpath(value, head_root)
+            relative = None if value is None else _path_inside(value, head_root)
+            if relative is not None:
                 setattr(self, option.name, os.path.normpath(os.path.join(local_root, relative)))
         self.project_root = local_root
 
