@@ -43,3 +43,28 @@ def test_smoke_run_reports_every_workload_with_a_median_or_a_reason(tmp_path):
         assert status["available"] or status.get("reason"), name
     for key in ("cpu_model", "cores", "memory_gb", "os", "date", "git"):
         assert document["machine"].get(key) is not None, key
+
+
+def test_ray_floor_measures_all_three_runs_and_their_ratios(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ray_floor", "--repetitions", "1", "--rows", "2",
+         "--samples", "100000", "--output-dir", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+
+    document = json.loads((tmp_path / "latest.json").read_text())
+    assert document["errors"] == []
+    assert {run["variant"] for run in document["runs"]} == {"local-process", "floor",
+                                                            "local-ray"}
+    for name in ("local-process", "floor", "local-ray"):
+        assert document["wall_s"][name]["median"] > 0, name
+    measured = {run["variant"]: next(iter(run["steps"].values()))["measurements"]
+                for run in document["runs"]}
+    # Each ratio is its run's time over local-process's in the same repetition.
+    for name in ("floor", "local-ray"):
+        assert document["vs_local_process"][name]["median"] == \
+            measured[name]["outside_wall_s"] / measured["local-process"]["outside_wall_s"]
+    # The floor run really had a ray beside its rows, with a worker per CPU slot.
+    assert measured["floor"]["ray_beside_workers"] == os.cpu_count()
+    assert "ray_beside_workers" not in measured["local-process"]
+    assert "| floor |" in (tmp_path / "latest.md").read_text()

@@ -6,8 +6,11 @@ count. Each row allocates its samples at once from numpy's global generator, as 
 template does, so workers are memory-heavy; the main process should stay small. The main process's peak RSS is read
 with ``getrusage(RUSAGE_SELF)`` at the end; the runner times the whole process.
 """
+import json
 import os
 import platform
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -16,6 +19,8 @@ from _harness import IMPL, emit, param, peak_rss_mb, set_enb_options, workdir
 
 ROWS = int(param("rows", 128))
 SAMPLES = int(param("samples", 10_000_000))
+#: Start ``ray_beside.py`` with the rows (see that script): the floor for local-ray.
+RAY_BESIDE = bool(param("ray_beside", False))
 
 
 def estimate_pi(samples):
@@ -41,6 +46,15 @@ if IMPL != "ideal":
 
 
 def run_enb():
+    beside = None
+    if RAY_BESIDE:
+        beside_log = os.path.join(workdir(), "ray_beside.log")
+        beside_out = os.path.join(workdir(), "ray_beside.json")
+        with open(beside_log, "wb") as log:
+            beside = subprocess.Popen(
+                [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                              "ray_beside.py"), beside_out],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     cpu_limit = param("cpu_limit")
     set_enb_options(enb, int(cpu_limit) if cpu_limit else None)
     tasks = [enb.experiment.ExperimentTask(dict(label=i, sample_size=SAMPLES))
@@ -55,10 +69,18 @@ def run_enb():
     if len(df) != ROWS:
         raise RuntimeError(f"get_df returned {len(df)} rows, expected {ROWS}")
     pi = float((df["estimated_pi"] * df["sample_size"]).sum() / df["sample_size"].sum())
+    beside_measured = {}
+    if beside is not None:
+        if beside.wait() != 0:
+            with open(beside_log, encoding="utf-8", errors="replace") as log:
+                raise RuntimeError(
+                    f"ray_beside.py failed ({beside.returncode}): {log.read()[-2000:]}")
+        with open(beside_out, encoding="utf-8") as out:
+            beside_measured = {f"ray_beside_{k}": v for k, v in json.load(out).items()}
     emit(rows=ROWS, get_df_s=seconds, pi=pi,
          distinct_estimates=int(df["estimated_pi"].nunique()),
          nodes=int(df["computed_on"].nunique()),
-         main_peak_rss_mb=peak_rss_mb())
+         main_peak_rss_mb=peak_rss_mb(), **beside_measured)
 
 
 def run_ideal():
