@@ -34,7 +34,7 @@ from pathlib import Path
 from . import implementations as impls
 from . import machine
 from .plan import Sizes, Step, Workload
-from .run import log, run_workload
+from .run import log, run_workload, snapshot_workloads
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "ray-floor"
 #: name -> (executor, extra workload parameters)
@@ -65,6 +65,7 @@ def _summary(values: list[float]) -> dict:
 def measure(args: argparse.Namespace, scratch: Path) -> dict:
     """Run the repetitions; return the document written as latest.json."""
     ours = impls.ours(impls.snapshot_ours(scratch / "ours", args.python), args.python)
+    snapshot_workloads(scratch)
     sizes = Sizes(repetitions=args.repetitions, trivial_rows=0, enb113_trivial_rows=0,
                   cpu_rows=0, cpu_samples=0, montecarlo_rows=args.rows,
                   montecarlo_samples=args.samples, step_timeout_s=args.timeout)

@@ -95,15 +95,27 @@ def executor_status(ours: impls.Implementation, wanted: list[str],
     return status
 
 
+def snapshot_workloads(scratch: Path) -> Path:
+    """Copy the workload scripts into ``scratch`` once, as enb is (edits during a run stay out)."""
+    into = scratch / "workloads"
+    into.mkdir(parents=True, exist_ok=True)
+    for script in WORKLOAD_SCRIPTS.glob("*.py"):
+        shutil.copy(script, into / script.name)
+    return into
+
+
 def run_workload(workload: Workload, impl: impls.Implementation, executor: str | None,
                  rep: int, args: argparse.Namespace, sizes, scratch: Path) -> dict:
-    """Run every step of ``workload`` for ``impl`` in one fresh work folder; return the record."""
+    """Run every step of ``workload`` for ``impl`` in one fresh work folder; return the record.
+
+    The scripts come from ``scratch``'s :func:`snapshot_workloads`.
+    """
     record = {"rep": rep, "impl": impl.key, "workload": workload.name, "executor": executor,
               "ok": True, "error": None, "steps": {}}
     workdir = Path(tempfile.mkdtemp(prefix=f"{workload.name}-{impl.key}-", dir=scratch))
     workdir.chmod(0o755)
     try:
-        for script in WORKLOAD_SCRIPTS.glob("*.py"):
+        for script in (scratch / "workloads").glob("*.py"):  # see snapshot_workloads
             shutil.copy(script, workdir / script.name)
         # An empty user configuration: an ~/.config/enb/enb.ini must not change what runs.
         env = {**impl.env_for(executor), "XDG_CONFIG_HOME": str(scratch / "config")}
@@ -176,6 +188,7 @@ def _run(args: argparse.Namespace, scratch: Path) -> int:
     with_enb113 = args.enb113 if args.enb113 is not None else mode == "full"
 
     ours = impls.ours(impls.snapshot_ours(scratch / "ours", args.python), args.python)
+    snapshot_workloads(scratch)
     ideal = impls.ideal(args.python)
     implementations = {"ours": impls.describe(ours), "ideal": impls.describe(ideal)}
     implementations["ours"].pop("enb", None)  # metadata of some installed enb, not this checkout
