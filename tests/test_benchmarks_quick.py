@@ -68,3 +68,24 @@ def test_ray_floor_measures_all_three_runs_and_their_ratios(tmp_path):
     assert measured["floor"]["ray_beside_workers"] == os.cpu_count()
     assert "ray_beside_workers" not in measured["local-process"]
     assert "| floor |" in (tmp_path / "latest.md").read_text()
+
+
+def test_steps_run_the_scripts_copied_at_the_start_not_the_repositorys(tmp_path):
+    import types  # noqa: PLC0415
+    sys.path.insert(0, REPO)
+    try:
+        from benchmarks import implementations, run  # noqa: PLC0415
+        from benchmarks.plan import MODES, Step, Workload  # noqa: PLC0415
+    finally:
+        sys.path.remove(REPO)
+    scripts = run.snapshot_workloads(tmp_path)
+    # An edit made after the start, to the copy: a step must run the copy.
+    (scripts / "import_enb.py").write_text(
+        "from _harness import emit\nemit(from_snapshot=1)\n")
+    workload = Workload("import", "import", lambda sizes, impl: (
+        Step("run", "import_enb.py", {}),))
+    args = types.SimpleNamespace(cluster_csv=None, ours_args=[], timeout=60)
+    record = run.run_workload(workload, implementations.ideal(), None, 1, args,
+                              MODES["smoke"], tmp_path)
+    assert record["ok"], record["error"]
+    assert record["steps"]["run"]["measurements"]["from_snapshot"] == 1
