@@ -184,6 +184,44 @@ except Exception as error:
 """
 
 
+#: What the head's ``ray start`` bootstrap adds: ray connects to the GCS it has just started
+#: at once, before the GCS listens (it takes ~50 ms to); gRPC refuses that first attempt and
+#: tries again only after its reconnect backoff, ~0.1 s later, on every head start. This waits
+#: until the GCS port takes connections, in 5 ms steps, before ray connects (only where ray's
+#: ``Node.start_gcs_server`` sets the GCS address, as the ray it was written against does;
+#: it stops waiting if the GCS exits, and leaves the rest to ray).
+GCS_PORT_WAIT = """\
+try:
+    import inspect, socket, time
+    import ray._private.node
+    import ray._private.ray_constants as ray_constants
+
+    def _then_wait_for_the_port(start_gcs_server):
+        def start_gcs_server_then_wait(self):
+            start_gcs_server(self)
+            try:
+                host, _, port = self._gcs_address.rpartition(":")
+                gcs = self.all_processes[ray_constants.PROCESS_TYPE_GCS_SERVER][0].process
+                end = time.monotonic() + 20
+                while time.monotonic() < end and gcs.poll() is None:
+                    try:
+                        socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
+                        break
+                    except OSError:
+                        time.sleep(0.005)
+            except Exception as error:
+                print(f"enb: cannot watch the GCS port ({error!r}); ray connects as usual",
+                      file=sys.stderr)
+        return start_gcs_server_then_wait
+
+    _start_gcs_server = ray._private.node.Node.start_gcs_server
+    if "self._gcs_address = " in inspect.getsource(_start_gcs_server):
+        ray._private.node.Node.start_gcs_server = _then_wait_for_the_port(_start_gcs_server)
+except Exception as error:
+    print(f"enb: ray connects to its GCS as usual ({error!r})", file=sys.stderr)
+"""
+
+
 #: How a node runs ``ray start``: ray's command is imported first (~0.5 s, while the head
 #: starts), then run as soon as the head can take the node. A ``ray start`` that comes too
 #: early sleeps a whole second when the GCS does not answer yet, and two when the head has not
@@ -236,7 +274,7 @@ try:
         services.start_api_server = lambda *args, **kwargs: (None, None)
 except Exception as error:
     print(f"enb: ray's dashboard server starts after all ({error!r})", file=sys.stderr)
-""" + OWN_NODE_WAIT + """
+""" + GCS_PORT_WAIT + OWN_NODE_WAIT + """
 main()
 """
 

@@ -19,7 +19,7 @@ import pytest
 
 import enb
 
-from enb.executors._ray_common import (HEAD_RAY_START, NODE_RAY_START, OWN_NODE_WAIT,
+from enb.executors._ray_common import (GCS_PORT_WAIT, HEAD_RAY_START, NODE_RAY_START, OWN_NODE_WAIT,
                                        SESSION_ENV, WORKDIR_ENV, PortPlan, RaySession, accepted_ray_start_flags,
                                        is_session_dir, ray_start_argv, ray_start_env)
 from enb.executors._ray_head import agent_run_argv, agent_source, agent_sweep_argv, printable
@@ -271,6 +271,70 @@ def test_ray_start_asks_for_its_node_once_the_node_registered(tmp_path, call_sit
         assert registered == "True" and float(late) < 0.2
     else:
         assert registered == "False"
+
+
+def _fake_ray_gcs(root: Path, assignment: str, listens_after: float, exits: bool) -> None:
+    """A ``ray`` whose ``ray start`` starts a "GCS" that listens ``listens_after`` seconds later
+    (or whose process has exited, with ``exits``), then prints when it went on to connect, when
+    the GCS listened, and whether that was before."""
+    private = root / "ray" / "_private"
+    scripts = root / "ray" / "scripts"
+    for package in (root / "ray", private, scripts):
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text("")
+    (private / "ray_constants.py").write_text('PROCESS_TYPE_GCS_SERVER = "gcs_server"\n')
+    (private / "node.py").write_text(
+        "import socket, threading, time, types\n"
+        "class Node:\n"
+        "    listening_at = None\n"
+        "    def __init__(self):\n"
+        "        self.all_processes = {}\n"
+        "        self.start_gcs_server()\n"
+        "        self.connects_at = time.monotonic()\n"
+        "    def start_gcs_server(self):\n"
+        "        server = self.gcs_socket = socket.socket()  # kept open while ray runs\n"
+        "        server.bind(('127.0.0.1', 0))\n"
+        "        def listen_later():\n"
+        f"            time.sleep({listens_after})\n"
+        "            server.listen()\n"
+        "            Node.listening_at = time.monotonic()\n"
+        "        threading.Thread(target=listen_later, daemon=True).start()\n"
+        f"        process = types.SimpleNamespace(poll=lambda: {1 if exits else None})\n"
+        "        self.all_processes['gcs_server'] = [types.SimpleNamespace(process=process)]\n"
+        f"        {assignment} = '127.0.0.1:%d' % server.getsockname()[1]\n")
+    (scripts / "scripts.py").write_text(
+        "import ray._private.node\n"
+        "def main():\n"
+        "    node = ray._private.node.Node()\n"
+        "    print(node.connects_at, node.listening_at)\n")
+
+
+def _run_head_bootstrap(root: Path) -> tuple[float, float | None]:
+    out = subprocess.run(
+        [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(root)!r}); "
+         f"exec({HEAD_RAY_START!r})", "start", "--head", "--include-dashboard", "false"],
+        capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    connects_at, listening_at = out.stdout.split()
+    return float(connects_at), None if listening_at == "None" else float(listening_at)
+
+
+def test_the_head_ray_start_connects_to_its_gcs_once_it_listens(tmp_path):
+    assert GCS_PORT_WAIT in HEAD_RAY_START and GCS_PORT_WAIT not in NODE_RAY_START
+    _fake_ray_gcs(tmp_path, "self._gcs_address", listens_after=0.3, exits=False)
+    connects_at, listening_at = _run_head_bootstrap(tmp_path)
+    # ray goes on to connect after the GCS listens, and promptly (polls of 5 ms)
+    assert listening_at is not None and 0 <= connects_at - listening_at < 0.2
+
+
+@pytest.mark.parametrize("assignment, exits", [
+    ("self.__dict__['_gcs_address']", False),  # another ray, which sets it another way
+    ("self._gcs_address", True),  # the GCS exited: nothing to wait for
+])
+def test_the_head_ray_start_leaves_the_gcs_to_ray_otherwise(tmp_path, assignment, exits):
+    _fake_ray_gcs(tmp_path, assignment, listens_after=0.3, exits=exits)
+    connects_at, listening_at = _run_head_bootstrap(tmp_path)
+    assert listening_at is None  # went on at once, before the GCS listened
 
 
 def test_the_node_ray_start_runs_once_the_head_takes_connections(tmp_path):
