@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -33,7 +32,8 @@ from pathlib import Path
 
 from . import implementations as impls
 from . import machine
-from .plan import Sizes, Step, Workload
+from .plan import MODES, Step, Workload
+from .report import summary
 from .run import log, run_workload, snapshot_workloads
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "ray-floor"
@@ -57,18 +57,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _summary(values: list[float]) -> dict:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "samples": values} if values else {}
-
-
 def measure(args: argparse.Namespace, scratch: Path) -> dict:
     """Run the repetitions; return the document written as latest.json."""
     ours = impls.ours(impls.snapshot_ours(scratch / "ours", args.python), args.python)
     snapshot_workloads(scratch)
-    sizes = Sizes(repetitions=args.repetitions, trivial_rows=0, enb113_trivial_rows=0,
-                  cpu_rows=0, cpu_samples=0, montecarlo_rows=args.rows,
-                  montecarlo_samples=args.samples, step_timeout_s=args.timeout)
+    sizes = MODES["full"]  # unused by these steps; --timeout bounds each run
     run_args = types.SimpleNamespace(cluster_csv=None, ours_args=[], timeout=args.timeout)
     document = {"command": "python -m benchmarks.ray_floor " + " ".join(sys.argv[1:]),
                 "rows": args.rows, "samples": args.samples,
@@ -101,9 +94,9 @@ def summarize(document: dict) -> dict:
         else:
             errors.append(f"{run['variant']}, repetition {run['rep']}: {run['error']}")
     reference = wall.get("local-process", {})
-    document["wall_s"] = {name: _summary(list(wall.get(name, {}).values())) for name in VARIANTS}
+    document["wall_s"] = {name: summary(list(wall.get(name, {}).values())) for name in VARIANTS}
     document["vs_local_process"] = {
-        name: _summary([seconds / reference[rep] for rep, seconds in wall.get(name, {}).items()
+        name: summary([seconds / reference[rep] for rep, seconds in wall.get(name, {}).items()
                         if rep in reference])
         for name in VARIANTS if name != "local-process"}
     document["errors"] = errors
@@ -121,11 +114,12 @@ def markdown(document: dict) -> str:
              "| run | whole process (s), median [min-max] | / local-process, same repetition |",
              "|---|---|---|"]
     for name in VARIANTS:
-        wall = document["wall_s"].get(name) or {}
-        ratio = document["vs_local_process"].get(name) or {}
-        cell = (f"{wall['median']:.2f} [{wall['min']:.2f}-{wall['max']:.2f}]" if wall
+        wall = document["wall_s"][name]
+        ratio = document["vs_local_process"].get(name, {})
+        cell = (f"{wall['median']:.2f} [{wall['min']:.2f}-{wall['max']:.2f}]" if "median" in wall
                 else "no measurement")
-        rcell = (f"{ratio['median']:.3f} [{ratio['min']:.3f}-{ratio['max']:.3f}]" if ratio
+        rcell = (f"{ratio['median']:.3f} [{ratio['min']:.3f}-{ratio['max']:.3f}]"
+                 if "median" in ratio
                  else ("-" if name == "local-process" else "no measurement"))
         lines.append(f"| {name} | {cell} | {rcell} |")
     lines += ["", "floor: local-process with everything a local-ray run adds (ray's head, "

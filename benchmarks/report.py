@@ -12,15 +12,15 @@ _WORKLOADS = {w.name: w for w in WORKLOADS}
 
 # ---------------------------------------------------------------- summaries
 
-def _summary(values: list[float], errors: list[str]) -> dict:
+def summary(values: list[float], errors: list[str] = ()) -> dict:
     """Return median/min/max of ``values``; with none, the first error as the reason."""
     if not values:
         return {"error": errors[0] if errors else "no measurement"}
-    summary = {"median": statistics.median(values), "min": min(values), "max": max(values),
-               "n": len(values), "samples": values}
+    result = {"median": statistics.median(values), "min": min(values), "max": max(values),
+              "n": len(values), "samples": values}
     if errors:
-        summary["errors"] = errors
-    return summary
+        result["errors"] = errors
+    return result
 
 
 def _values(metric: Metric, runs: list[dict], getter) -> tuple[list[float], list[str]]:
@@ -106,11 +106,11 @@ def _ours(metric: Metric, executor: str | None, runs: list[dict], executors: dic
     if not mine:
         return {"skipped": "not run (see the command line)"}
     if not metric.relative_to:
-        return _summary(*_values(metric, mine, metric.value))
+        return summary(*_values(metric, mine, metric.value))
     if not executors[metric.relative_to]["available"]:
         return {"skipped": f"{metric.relative_to} not measured"}
     reference = [r for r in runs if r["impl"] == "ours" and r["executor"] == metric.relative_to]
-    return _summary(*_relative_values(metric, mine, reference))
+    return summary(*_relative_values(metric, mine, reference))
 
 
 def _theirs(metric: Metric, workload, runs: list[dict], implementations: dict) -> dict:
@@ -125,7 +125,7 @@ def _theirs(metric: Metric, workload, runs: list[dict], implementations: dict) -
     theirs = [r for r in runs if r["impl"] == "enb113"]
     if not theirs:
         return {"skipped": "not run"}
-    summary = _summary(*_values(metric, theirs, metric.value))
+    summary = summary(*_values(metric, theirs, metric.value))
     ours_rows = {_rows(r) for r in runs if r["impl"] == "ours"} - {None}
     theirs_rows = {_rows(r) for r in theirs} - {None}
     if len(theirs_rows) == 1 and theirs_rows != ours_rows:
@@ -144,7 +144,7 @@ def _ideal(metric: Metric, runs: list[dict]) -> dict:
     if not metric.ideal:
         return {"not_applicable": "no ideal for this metric"}
     ideal = [r for r in runs if r["impl"] == "ideal"]
-    return _summary(*_values(metric, ideal, metric.ideal)) if ideal else {"skipped": "not run"}
+    return summary(*_values(metric, ideal, metric.ideal)) if ideal else {"skipped": "not run"}
 
 
 def _judge(metric: Metric, executor: str | None, ours: float | None, theirs: float | None,
