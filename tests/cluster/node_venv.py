@@ -21,7 +21,9 @@ from pathlib import Path
 from netns import SYSTEM_PYTHON
 from netns_sessions import run
 
-VENV = Path("/opt/enb-test-venv")
+#: ENB_TEST_NODE_VENV gives each checkout its own (two checkouts testing at once would
+#: otherwise install their own enb over each other's).
+VENV = Path(os.environ.get("ENB_TEST_NODE_VENV", "/opt/enb-test-venv"))
 MARKER = ".enb-test-requirements"  # the requirement set the venv was built with
 FALLBACK_RAY_VERSION = "2.60.0"
 PACKAGE = "enb"  # with the checkout's top-level files (pyproject.toml, README.md), all a build reads
