@@ -11,7 +11,6 @@ import ast
 import collections
 import collections.abc
 import functools
-import glob
 import inspect
 import numbers
 import os
@@ -19,6 +18,12 @@ from .persistence import KEY_COLUMN, CorruptedTableError  # noqa: F401 (enb 1.x 
 
 COLUMN_PREFIX = "column_"
 TIMESTAMP_COLUMNS = ("row_created", "row_updated")
+#: Names enb writes itself in every row: no column or index may take them.
+RESERVED_NAMES = (KEY_COLUMN,) + TIMESTAMP_COLUMNS
+
+
+class ColumnDefinitionError(SyntaxError):
+    """A table declares something that cannot be a column (the message says what to change)."""
 
 
 class ColumnFailedError(CorruptedTableError):
@@ -175,6 +180,13 @@ _UNSET = object()
 
 
 def _register(target_class, fun, properties: list[ColumnProperties], returns_cell=False):
+    owner = target_class if isinstance(target_class, type) else type(target_class)
+    for cp in properties:
+        if cp.name in RESERVED_NAMES:
+            raise ColumnDefinitionError(
+                f"{owner.__name__}: a column cannot be named {cp.name!r} (declared by "
+                f"{getattr(fun, '__qualname__', fun)}): enb writes {', '.join(RESERVED_NAMES)} "
+                f"in every row itself; rename the column")
     wrapper = _make_wrapper(fun, properties, returns_cell)
     for cp in properties:
         cp.fun = wrapper
@@ -225,6 +237,17 @@ class MetaTable(type):
                 copies = [_copy_properties(p) for p in group]
                 _register(cls, raw, copies, returns_cell)
         for attribute, value in namespace.items():
+            # (A classmethod named column_* is left alone: ATable.column_function is one.)
+            if isinstance(value, (staticmethod, classmethod)) and (
+                    isinstance(value, staticmethod) and attribute.startswith(COLUMN_PREFIX)
+                    and attribute != COLUMN_PREFIX
+                    or hasattr(value, "_enb_pending_columns")
+                    or hasattr(value.__func__, "_enb_pending_columns")):
+                kind = type(value).__name__
+                raise ColumnDefinitionError(
+                    f"{name}.{attribute} is a {kind}: a column function is a plain method "
+                    f"taking (self, index, row); remove @{kind} or rename it so that it does "
+                    f"not start with {COLUMN_PREFIX!r}")
             if not inspect.isfunction(value):
                 continue
             pending = getattr(value, "_enb_pending_columns", None)
@@ -339,6 +362,40 @@ class ATable(metaclass=MetaTable):
         return engine.load_df(self)
 
 
+def check_definition(table) -> None:
+    """Raise ColumnDefinitionError if the table's index names clash with enb's or its columns."""
+    indices = table.indices
+    clashes = [name for name in indices if name in RESERVED_NAMES]
+    if clashes:
+        raise ColumnDefinitionError(
+            f"{type(table).__name__}: the index cannot be named {clashes[0]!r}: enb writes "
+            f"{', '.join(RESERVED_NAMES)} in every row itself; rename the index")
+    columns = table.column_to_properties
+    clashes = [name for name in indices if name in columns and name not in table.ignored_columns]
+    if clashes:
+        fun = columns[clashes[0]].fun
+        raise ColumnDefinitionError(
+            f"{type(table).__name__}: {clashes[0]!r} is both an index and a column (declared by "
+            f"{getattr(fun, '__qualname__', fun)}); the index value fills that cell: rename the "
+            f"column or the index")
+
+
+def check_target_indices(table, target_indices) -> list | None:
+    """Return ``target_indices`` as a list (None stays None), or raise TypeError saying why not."""
+    if target_indices is None:
+        return None
+    name = type(table).__name__
+    if isinstance(target_indices, (str, bytes)):
+        raise TypeError(f"{name}.get_df: target_indices must be a list of indices, not the "
+                        f"{type(target_indices).__name__} {target_indices!r} (its characters "
+                        f"would be the rows); pass [{target_indices!r}] for a single row")
+    if not isinstance(target_indices, collections.abc.Iterable):
+        raise TypeError(f"{name}.get_df: target_indices must be a list of indices, not the "
+                        f"{type(target_indices).__name__} {target_indices!r:.80}; pass "
+                        f"[{target_indices!r:.80}] for a single row")
+    return list(target_indices)
+
+
 # -- index helpers (enb 1.x names) ------------------------------------------------------
 def unpack_index_value(index) -> list:
     """Return the index names (or values) as a list."""
@@ -406,10 +463,67 @@ def get_all_input_files(ext=None, base_dataset_dir=None) -> list[str]:
         logging.getLogger("enb").info("no dataset folder at %s: using the script %s as the only "
                                       "input", base_dataset_dir, os.path.basename(script))
         return [get_canonical_path(os.path.abspath(script))] if script else []
-    pattern = os.path.join(base_dataset_dir, "**", f"*{ext}" if ext else "*")
-    paths = sorted((get_canonical_path(p) for p in glob.glob(pattern, recursive=True)
-                    if os.path.isfile(p)), key=str.lower)
+    paths = sorted((get_canonical_path(p) for p in _walk_dataset_files(base_dataset_dir, ext)),
+                   key=str.lower)
     return paths[:options.quick] if options.quick else paths
+
+
+def _walk_dataset_files(base_dir: str, ext) -> list[str]:
+    """Return the files under ``base_dir`` whose names end in ``ext``, each real folder once.
+
+    Symbolic links to files and folders are followed; a link back into a folder already being
+    walked (a loop), or to a folder reached before by another path, is skipped, the loops
+    reported once each. Hidden names are left out, as a glob of ``*`` does.
+    """
+    import fnmatch
+    import logging
+    pattern = f"*{ext}" if ext else "*"
+    found = []
+    seen = set()
+
+    def identity(path):
+        try:
+            info = os.stat(path)
+        except OSError:  # a broken link
+            return None
+        return info.st_dev, info.st_ino
+
+    def walk(folder, ancestors):
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as error:
+            logging.getLogger("enb").warning("dataset folder %s cannot be read: %s", folder, error)
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = os.path.join(folder, entry.name)
+            try:
+                is_dir = entry.is_dir()  # follows links
+            except OSError:
+                continue
+            if not is_dir:
+                if fnmatch.fnmatchcase(entry.name, pattern) and os.path.isfile(path):
+                    found.append(path)
+                continue
+            key = identity(path)
+            if key is None:
+                continue
+            if key in ancestors:
+                logging.getLogger("enb").warning(
+                    "%s -> %s: a symbolic link loop in the dataset folder; skipped", path,
+                    os.path.realpath(path))
+                continue
+            if key in seen:
+                continue  # the same real folder through another link: its files are listed
+            seen.add(key)
+            walk(path, ancestors | {key})
+
+    root = identity(base_dir)
+    if root is not None:
+        seen.add(root)
+        walk(base_dir, frozenset({root}))
+    return found
 
 
 def _column_kinds(table) -> dict[str, str]:

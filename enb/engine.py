@@ -16,8 +16,8 @@ import os
 import time
 
 from . import rows as row_module
-from .atable import (TIMESTAMP_COLUMNS, ColumnFailedError, _column_kinds, get_canonical_path,
-                     unpack_index_value)
+from .atable import (TIMESTAMP_COLUMNS, ColumnFailedError, _column_kinds, check_definition,
+                     check_target_indices, get_canonical_path, unpack_index_value)
 from .config import options
 from .executors import WorkerLostError, get_executor
 from .persistence import KEY_COLUMN, TableStore
@@ -74,9 +74,9 @@ def _canonical(value):
 
 def _resolve_targets(table, target_indices) -> tuple[list, list]:
     """Return (keys, index values) of the targets, in order; reject duplicates and no targets."""
-    if target_indices is None:
-        target_indices = table.get_all_input_indices(ext=table.dataset_files_extension)
-    targets = list(target_indices)
+    targets = check_target_indices(table, target_indices)
+    if targets is None:
+        targets = list(table.get_all_input_indices(ext=table.dataset_files_extension))
     if not targets:
         raise ValueError(f"{type(table).__name__}.get_df: no target indices (none given, and no "
                          f"dataset files found under {options.resolved_base_dataset_dir()})")
@@ -105,6 +105,36 @@ def _resolve_targets(table, target_indices) -> tuple[list, list]:
         raise ValueError(f"{type(table).__name__}.get_df: duplicate target indices: "
                          f"{', '.join(duplicates[:5])}")
     return keys, indices
+
+
+def _check_selected_columns(table) -> None:
+    """Raise OptionError if a --selected_columns name is a column of no table of the script.
+
+    A name this table lacks may belong to another table of the script (an experiment's
+    dataset table computes none of the experiment's columns), but a name no table has is a typo.
+    """
+    selected = options.selected_columns
+    if not selected:
+        return
+    unknown = [c for c in selected if c not in table.column_to_properties]
+    if not unknown:
+        return
+    from .atable import ATable
+    known, classes = set(), [ATable]
+    while classes:
+        cls = classes.pop()
+        known.update(cls.column_to_properties)
+        classes.extend(cls.__subclasses__())
+    unknown = [c for c in unknown if c not in known]
+    if unknown:
+        from .config.options import OptionError
+        import difflib
+        hints = [f"{c!r} (did you mean {close[0]!r}?)" if close else repr(c) for c in unknown
+                 for close in [difflib.get_close_matches(c, sorted(known), n=1)]]
+        raise OptionError(
+            f"--selected_columns: {', '.join(hints)} {'is' if len(unknown) == 1 else 'are'} not "
+            f"a column of any table; {type(table).__name__}'s columns are "
+            f"{', '.join(c for c in _columns(table) if c not in TIMESTAMP_COLUMNS)}")
 
 
 def _store_for(table) -> TableStore | None:
@@ -142,6 +172,8 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
     started = time.perf_counter()
     overwrite = bool(options.force) if overwrite is None else bool(overwrite)
     fill = fill and not options.no_new_results
+    check_definition(table)
+    _check_selected_columns(table)
     keys, indices = _resolve_targets(table, target_indices)
     columns = _columns(table)
     computable = [c for c in columns if c not in TIMESTAMP_COLUMNS]

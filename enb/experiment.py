@@ -141,6 +141,7 @@ class Experiment(atable.ATable):
         with the dataset files' properties joined."""
         if not self.tasks:
             raise ValueError(f"no tasks were defined for {self.__class__.__name__}")
+        target_indices = atable.check_target_indices(self, target_indices)
         paths = self.target_file_paths if target_indices is None else \
             [atable.get_canonical_path(p) if os.path.exists(p) else p for p in target_indices]
         targets = list(itertools.product(sorted(set(paths)), sorted(self.tasks_by_name)))

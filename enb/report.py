@@ -40,10 +40,46 @@ def load_runs(paths: list[str]) -> list[dict]:
     for path in found:
         try:
             with open(path, encoding="utf-8") as handle:
-                runs.append(json.load(handle))
+                record = json.load(handle)
         except (OSError, ValueError) as ex:
-            raise ValueError(f"{path}: not a run report ({ex})") from None
+            raise MalformedRunReport(f"{path}: not a run report ({ex})") from None
+        problem = _problem(record)
+        if problem:
+            raise MalformedRunReport(f"{path}: not a run report written by enb ({problem}); "
+                                     f"remove it or rerun the script that wrote it")
+        runs.append(record)
     return runs
+
+
+class MalformedRunReport(ValueError):
+    """A ``*.run.json`` file is not JSON of the shape :func:`save_run` writes."""
+
+
+_NUMBER = (int, float)
+#: Field -> the types it may hold (None is allowed for none of them).
+_FIELDS = {"table": str, "computed": int, "loaded": int, "failed": int,
+           "wall_seconds": _NUMBER, "executor": str, "finished": str, "csv": str,
+           "nodes": dict, "lost_nodes": list}
+
+
+def _problem(record) -> str | None:
+    """Say what makes ``record`` unlike a saved run report, or return None."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    for field, types in _FIELDS.items():
+        if field in record and (not isinstance(record[field], types)
+                                or isinstance(record[field], bool)):
+            return f"{field!r} is {record[field]!r:.60}"
+    for node, stats in record.get("nodes", {}).items():
+        if not isinstance(stats, dict):
+            return f"node {node!r:.60} has {stats!r:.60}, not an object"
+        for field in ("rows", "failed", "seconds"):
+            value = stats.get(field, 0)
+            if not isinstance(value, _NUMBER) or isinstance(value, bool):
+                return f"node {node!r:.60}: {field!r} is {value!r:.60}"
+    if not all(isinstance(node, str) for node in record.get("lost_nodes", [])):
+        return "'lost_nodes' holds something other than node names"
+    return None
 
 
 def _bars(title: str, values: dict, unit: str) -> str:
@@ -63,7 +99,7 @@ def _bars(title: str, values: dict, unit: str) -> str:
         parts.append(f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar}" '
                      f'fill="#4c78a8"/>')
         parts.append(f'<text x="{label_width + length + 6:.1f}" y="{y + 16}">'
-                     f'{value:.4g} {html.escape(unit)}</text>')
+                     f'{float(value):.4g} {html.escape(unit)}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -72,19 +108,22 @@ def render_html(runs: list[dict]) -> str:
     """Return one HTML page showing every run: totals, then rows and time per node."""
     sections = []
     for run in runs:
+        # Every value comes from a file anyone may have written: each is escaped or a number.
         nodes = run.get("nodes", {})
-        rows = {node: stats["rows"] for node, stats in sorted(nodes.items())}
-        seconds = {node: stats["seconds"] for node, stats in sorted(nodes.items())}
-        lost = run.get("lost_nodes") or []
+        rows = {node: stats.get("rows", 0) for node, stats in sorted(nodes.items())}
+        seconds = {node: stats.get("seconds", 0) for node, stats in sorted(nodes.items())}
+        lost = [str(node) for node in run.get("lost_nodes") or []]
+        text = {field: html.escape(str(run.get(field, default))) for field, default in
+                (("table", "?"), ("finished", ""), ("executor", ""), ("csv", ""))}
+        count = {field: int(run.get(field, 0)) for field in ("computed", "loaded", "failed")}
         sections.append(f"""
 <section>
-<h2>{html.escape(run.get("table", "?"))}</h2>
-<p>{html.escape(run.get("finished", ""))} &middot; executor {html.escape(run.get("executor", ""))}
- &middot; {html.escape(run.get("csv", ""))}</p>
+<h2>{text["table"]}</h2>
+<p>{text["finished"]} &middot; executor {text["executor"]} &middot; {text["csv"]}</p>
 <table>
 <tr><th>computed</th><th>loaded</th><th>failed</th><th>wall time</th></tr>
-<tr><td>{run.get("computed", 0)}</td><td>{run.get("loaded", 0)}</td><td>{run.get("failed", 0)}</td>
-<td>{run.get("wall_seconds", 0):.2f} s</td></tr>
+<tr><td>{count["computed"]}</td><td>{count["loaded"]}</td><td>{count["failed"]}</td>
+<td>{float(run.get("wall_seconds", 0)):.2f} s</td></tr>
 </table>
 {_bars("Rows computed per node", rows, "rows")}
 {_bars("Time in column functions per node", seconds, "s")}

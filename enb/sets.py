@@ -37,6 +37,7 @@ class FilePropertiesTable(atable.ATable):
 
     def get_df(self, target_indices=None, target_columns=None, fill=True, overwrite=None,
                chunk_size=None):
+        target_indices = atable.check_target_indices(self, target_indices)
         if target_indices is None:
             target_indices = atable.get_all_input_files(ext=self.dataset_files_extension,
                                                         base_dataset_dir=self.base_dir)

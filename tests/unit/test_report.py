@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import FailsOnMultiplesOfSeven, Trivial
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -44,3 +46,48 @@ def test_enb_report_without_reports_says_what_to_do(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 1
     assert "run a script first" in result.stderr
+
+
+def _report(tmp_path, *paths):
+    env = dict(os.environ, PYTHONPATH=REPO)
+    out = tmp_path / "r.html"
+    result = subprocess.run([sys.executable, "-m", "enb", "report", *map(str, paths), "-o",
+                             str(out)], env=env, capture_output=True, text=True, cwd=tmp_path)
+    return result, out
+
+
+def test_enb_report_escapes_every_value_of_a_crafted_run_file(tmp_path):
+    persistence = tmp_path / "persistence"
+    Trivial(index="i", csv_support_path=persistence / "t.csv").get_df(target_indices=[1, 2])
+    path = persistence / "t.csv.run.json"
+    run = json.loads(path.read_text())
+    script = "<script>alert(1)</script>"
+    run.update(table=script, executor=f'"><img src=x onerror=alert(2)>', csv=script,
+               finished=script, lost_nodes=[script],
+               nodes={script: {"rows": 2, "failed": 0, "seconds": 0.1}})
+    path.write_text(json.dumps(run))
+    result, out = _report(tmp_path, persistence)
+    assert result.returncode == 0, result.stderr
+    page = out.read_text()
+    assert "<script" not in page and "<img" not in page
+    # table, csv, finished, the lost node, the node in both charts
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 6
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("{not json", "not a run report (Expecting property name"),
+    ("[1, 2]", "a JSON list, not an object"),
+    ('{"table": "T", "computed": "<script>alert(1)</script>"}', "'computed' is '<script>"),
+    ('{"table": "T", "nodes": {"n": {"rows": "many"}}}', "node 'n': 'rows' is 'many'"),
+    ('{"table": "T", "nodes": [1]}', "'nodes' is [1]"),
+])
+def test_enb_report_names_a_malformed_file_instead_of_a_traceback(tmp_path, content, problem):
+    persistence = tmp_path / "persistence"
+    persistence.mkdir()
+    (persistence / "bad.csv.run.json").write_text(content)
+    result, out = _report(tmp_path, persistence)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"bad.csv.run.json: " in result.stderr and problem in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
