@@ -12,57 +12,16 @@ import collections
 import collections.abc
 import functools
 import inspect
-import numbers
 import os
-from .persistence import KEY_COLUMN, CorruptedTableError  # noqa: F401 (enb 1.x name)
+
+# enb 1.x names (and checks the engine runs), defined in the layers below, re-exported here.
+from .indices import (RESERVED_NAMES, ColumnDefinitionError, check_definition,  # noqa: F401
+                      check_target_indices, get_canonical_path, indices_to_internal_loc,
+                      internal_loc_to_index, unpack_index_value)
+from .persistence import (KEY_COLUMN, TIMESTAMP_COLUMNS, ColumnFailedError,  # noqa: F401
+                          CorruptedTableError)
 
 COLUMN_PREFIX = "column_"
-TIMESTAMP_COLUMNS = ("row_created", "row_updated")
-#: Names enb writes itself in every row: no column or index may take them.
-RESERVED_NAMES = (KEY_COLUMN,) + TIMESTAMP_COLUMNS
-
-
-class ColumnDefinitionError(SyntaxError):
-    """A table declares something that cannot be a column (the message says what to change)."""
-
-
-class ColumnFailedError(CorruptedTableError):
-    """A column function failed.
-
-    Raised by :meth:`ATable.get_df` after every other row was computed and saved;
-    ``exception_list`` holds one ColumnFailedError per failing row, each with ``index``,
-    ``column``, ``msg`` (the traceback text, and the node that ran it) and ``ex`` (the
-    exception, when it could be carried back).
-    """
-
-    def __init__(self, atable=None, index=None, column=None, msg=None, ex=None,
-                 exception_list=None):
-        super().__init__(atable=atable, msg=msg, ex=ex)
-        self.index = index
-        self.column = column
-        self.exception_list = list(exception_list or [])
-
-    def __str__(self):
-        if self.exception_list:
-            shown = "; ".join(f"index={e.index!r} column={e.column!r}: {_last_line(e.msg)}"
-                              for e in self.exception_list[:5])
-            more = len(self.exception_list) - 5
-            return (f"{self.msg or 'column functions failed'}: {shown}"
-                    + (f" (and {more} more)" if more > 0 else ""))
-        return f"index={self.index!r} column={self.column!r}: {self.msg}"
-
-    def __reduce__(self):
-        return (_rebuild_column_failed_error,
-                (None, self.index, self.column, self.msg, self.ex, self.exception_list))
-
-
-def _rebuild_column_failed_error(*args):
-    return ColumnFailedError(*args)
-
-
-def _last_line(text) -> str:
-    lines = [line for line in str(text or "").strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
 
 
 class ColumnProperties:
@@ -362,73 +321,7 @@ class ATable(metaclass=MetaTable):
         return engine.load_df(self)
 
 
-def check_definition(table) -> None:
-    """Raise ColumnDefinitionError if the table's index names clash with enb's or its columns."""
-    indices = table.indices
-    clashes = [name for name in indices if name in RESERVED_NAMES]
-    if clashes:
-        raise ColumnDefinitionError(
-            f"{type(table).__name__}: the index cannot be named {clashes[0]!r}: enb writes "
-            f"{', '.join(RESERVED_NAMES)} in every row itself; rename the index")
-    columns = table.column_to_properties
-    clashes = [name for name in indices if name in columns and name not in table.ignored_columns]
-    if clashes:
-        fun = columns[clashes[0]].fun
-        raise ColumnDefinitionError(
-            f"{type(table).__name__}: {clashes[0]!r} is both an index and a column (declared by "
-            f"{getattr(fun, '__qualname__', fun)}); the index value fills that cell: rename the "
-            f"column or the index")
-
-
-def check_target_indices(table, target_indices) -> list | None:
-    """Return ``target_indices`` as a list (None stays None), or raise TypeError saying why not."""
-    if target_indices is None:
-        return None
-    name = type(table).__name__
-    if isinstance(target_indices, (str, bytes)):
-        raise TypeError(f"{name}.get_df: target_indices must be a list of indices, not the "
-                        f"{type(target_indices).__name__} {target_indices!r} (its characters "
-                        f"would be the rows); pass [{target_indices!r}] for a single row")
-    if not isinstance(target_indices, collections.abc.Iterable):
-        raise TypeError(f"{name}.get_df: target_indices must be a list of indices, not the "
-                        f"{type(target_indices).__name__} {target_indices!r:.80}; pass "
-                        f"[{target_indices!r:.80}] for a single row")
-    return list(target_indices)
-
-
-# -- index helpers (enb 1.x names) ------------------------------------------------------
-def unpack_index_value(index) -> list:
-    """Return the index names (or values) as a list."""
-    if isinstance(index, (str, numbers.Number)):
-        return [index]
-    return list(index)
-
-
-def get_canonical_path(file_path) -> str:
-    """Return ``file_path`` relative to the project root, as stored in persistence files."""
-    from .config import options
-    root = options.resolved_project_root()
-    if not os.path.isabs(file_path) and not os.path.exists(file_path) \
-            and os.path.exists(os.path.join(root, file_path)):
-        return os.path.normpath(file_path)  # already relative to the project root
-    return os.path.relpath(file_path, root)
-
-
-def indices_to_internal_loc(values) -> str:
-    """Return the persistence key of an index: ``str(tuple(values))``, paths made relative."""
-    if isinstance(values, (str, numbers.Number)):
-        values = [values]
-    values = [get_canonical_path(v) if isinstance(v, str) and os.path.exists(v) else v
-              for v in values]
-    return str(tuple(values))
-
-
-def internal_loc_to_index(internal_loc):
-    """Return the index value(s) of a persistence key."""
-    index = ast.literal_eval(internal_loc)
-    return index[0] if len(index) == 1 else index
-
-
+# -- cell helpers (enb 1.x names) ---------------------------------------------------
 def string_or_float(cell_value):
     try:
         return float(cell_value)
@@ -524,9 +417,4 @@ def _walk_dataset_files(base_dir: str, ext) -> list[str]:
         seen.add(root)
         walk(base_dir, frozenset({root}))
     return found
-
-
-def _column_kinds(table) -> dict[str, str]:
-    return {name: cp.storage_kind for name, cp in table.column_to_properties.items()
-            if cp.storage_kind}
 

@@ -16,11 +16,10 @@ import os
 import time
 
 from . import rows as row_module
-from .atable import (TIMESTAMP_COLUMNS, ColumnFailedError, _column_kinds, check_definition,
-                     check_target_indices, get_canonical_path, unpack_index_value)
 from .config import options
 from .executors import WorkerLostError, get_executor
-from .persistence import KEY_COLUMN, TableStore
+from .indices import check_definition, check_target_indices, get_canonical_path
+from .persistence import KEY_COLUMN, TIMESTAMP_COLUMNS, ColumnFailedError, TableStore
 
 logger = logging.getLogger("enb")
 
@@ -119,8 +118,9 @@ def _check_selected_columns(table) -> None:
     unknown = [c for c in selected if c not in table.column_to_properties]
     if not unknown:
         return
-    from .atable import ATable
-    known, classes = set(), [ATable]
+    # Every table class, from the root of this one's (ATable, reached without importing it).
+    root = [c for c in type(table).__mro__ if "column_to_properties" in vars(c)][-1]
+    known, classes = set(), [root]
     while classes:
         cls = classes.pop()
         known.update(cls.column_to_properties)
@@ -144,9 +144,15 @@ def _store_for(table) -> TableStore | None:
     columns = _columns(table)
     store = getattr(table, "_store", None)
     if store is None or store.csv_path != os.path.abspath(path) or store.column_order != columns:
-        store = TableStore(path, table.indices, columns, _column_kinds(table))
+        store = TableStore(path, table.indices, columns, _storage_kinds(table))
         table._store = store
     return store
+
+
+def _storage_kinds(table) -> dict[str, str]:
+    """Return how the CSV stores each declared column: "ast" or "pickle" (others by value)."""
+    return {name: cp.storage_kind for name, cp in table.column_to_properties.items()
+            if cp.storage_kind}
 
 
 def _columns(table) -> list[str]:
@@ -296,8 +302,8 @@ def _record_failures(table, failures, targeted: set) -> None:
         if os.path.exists(path):
             os.unlink(path)
         return
-    from .persistence import _atomic_write
-    _atomic_write(path, json.dumps(current, indent=1).encode("utf-8"))
+    from .persistence import atomic_write
+    atomic_write(path, json.dumps(current, indent=1).encode("utf-8"))
 
 
 # -- running ----------------------------------------------------------------------------

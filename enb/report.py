@@ -18,12 +18,12 @@ RUN_SUFFIX = ".run.json"
 
 def save_run(report, csv_path: str) -> str:
     """Write a run report beside its table's CSV; return the path."""
-    from .persistence import _atomic_write
+    from .persistence import atomic_write
     record = dataclasses.asdict(report)
     record["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     record["csv"] = os.path.abspath(csv_path)
     path = os.path.abspath(csv_path) + RUN_SUFFIX
-    _atomic_write(path, json.dumps(record, indent=1).encode("utf-8"))
+    atomic_write(path, json.dumps(record, indent=1).encode("utf-8"))
     return path
 
 

@@ -5,7 +5,7 @@ import hashlib
 import os
 
 from . import atable
-from .atable import get_canonical_path
+from .indices import get_canonical_path
 from .config import options
 
 HASH_ALGORITHM = "sha256"

@@ -32,26 +32,14 @@ import time
 import zlib
 from typing import Iterable, Iterator
 
+from .columns import KEY_COLUMN, TIMESTAMP_COLUMNS
+from .errors import CorruptedTableError
+
 logger = logging.getLogger("enb")
 
-KEY_COLUMN = "__atable_index"
-TRAILING_COLUMNS = ("row_created", "row_updated")
 _JOURNAL_MAGIC = b"ENBJOURNAL1\n"
 _RECORD_HEADER = struct.Struct(">II")  # payload length, crc32
 _FSYNC_PERIOD = 1.0  # seconds: finished rows reach the disk within this time
-
-
-class CorruptedTableError(Exception):
-    """A persistence file cannot be read; it is left untouched. The message names file and line."""
-
-    def __init__(self, atable=None, ex=None, msg=None):
-        super().__init__(msg)
-        self.atable = atable
-        self.ex = ex
-        self.msg = msg
-
-    def __str__(self):
-        return str(self.msg)
 
 
 Rows = dict  # key -> {column: value}
@@ -462,8 +450,8 @@ class TableStore:
                 if column not in known:
                     known.add(column)
                     extra.append(column)
-        trailing = [c for c in columns if c in TRAILING_COLUMNS]
-        columns = [c for c in columns if c not in TRAILING_COLUMNS] + extra + trailing
+        trailing = [c for c in columns if c in TIMESTAMP_COLUMNS]
+        columns = [c for c in columns if c not in TIMESTAMP_COLUMNS] + extra + trailing
         keys = list(rows)
         types: dict[str, str] = {}
         missing: dict[str, list] = {}
@@ -506,8 +494,8 @@ class TableStore:
         data = buffer.getvalue().encode("utf-8")
         digest = hashlib.blake2b(data, digest_size=16).hexdigest()
         meta = {"enb_types": 1, "csv_digest": digest, "types": types, "missing": missing}
-        _atomic_write(self.types_path, json.dumps(meta).encode("utf-8"))
-        _atomic_write(self.csv_path, data)
+        atomic_write(self.types_path, json.dumps(meta).encode("utf-8"))
+        atomic_write(self.csv_path, data)
         self._cache = (self._csv_signature(), dict(rows))
 
 
@@ -537,7 +525,7 @@ def _index_text(value) -> str:
     return "" if value is None else str(value)
 
 
-def _atomic_write(path: str, data: bytes) -> None:
+def atomic_write(path: str, data: bytes) -> None:
     """Replace ``path`` with ``data``: readers see the old file or the new one, never a mix."""
     directory = os.path.dirname(path)
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
