@@ -20,6 +20,7 @@ COMMAND_GROUPS = (
     "enb.plugins.cli",
     "enb.report_cli",
     "enb.cluster_cli",
+    "enb.options_cli",
 )
 
 

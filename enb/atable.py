@@ -350,7 +350,8 @@ def get_all_input_files(ext=None, base_dataset_dir=None) -> list[str]:
     import sys
 
     from .config import options
-    base_dataset_dir = base_dataset_dir or options.resolved_base_dataset_dir()
+    base_dataset_dir = options.project_path(base_dataset_dir) if base_dataset_dir \
+        else options.base_dataset_dir
     if not os.path.isdir(base_dataset_dir):
         script = sys.argv[0] if sys.argv and sys.argv[0] else ""
         logging.getLogger("enb").info("no dataset folder at %s: using the script %s as the only "

@@ -142,8 +142,9 @@ def _store_for(table) -> TableStore | None:
     if not path:
         return None
     columns = _columns(table)
+    path = options.project_path(path)  # a relative path is the project's, wherever we run
     store = getattr(table, "_store", None)
-    if store is None or store.csv_path != os.path.abspath(path) or store.column_order != columns:
+    if store is None or store.csv_path != path or store.column_order != columns:
         store = TableStore(path, table.indices, columns, _storage_kinds(table))
         table._store = store
     return store

@@ -38,7 +38,8 @@ def test_flags_and_aliases():
     assert options.chunk_size == 10 and options.ray_port == 12000
     assert options.no_remote_mount_needed and options.disable_progress_bar
     assert options.progress_report_period == 2.5
-    assert options.persistence_dir == os.path.abspath("p")
+    # a relative folder is read against the project root, wherever the script is started from
+    assert options.persistence_dir == os.path.join(options.project_root, "p")
     assert options.executor == "local-ray"
 
 
@@ -108,8 +109,12 @@ def test_setting_in_code_is_validated():
     options = Options([])
     with pytest.raises(OptionError, match="cpu_limit"):
         options.cpu_limit = "many"
-    with pytest.raises(AttributeError):
-        options.not_an_option = 1
+    # enb 1.x scripts keep their own attributes on the options namespace...
+    options.my_setting = 1
+    assert options.my_setting == 1
+    # ... but a near miss of an option is a mistake, said with the option it resembles
+    with pytest.raises(OptionError, match=r"cpulimit.*test_options.py:\d+.*did you mean 'cpu_limit'"):
+        options.cpulimit = 2
 
 
 def test_a_snapshot_names_the_project_root_a_worker_cannot_find_by_itself(tmp_path):
@@ -129,8 +134,8 @@ def test_rebase_moves_the_folders_inside_the_project_and_keeps_the_others(tmp_pa
     assert options.reconstructed_dir == mount
     assert options.base_dataset_dir == "/data/corpus"  # each node's own copy
     assert options.analysis_dir == "/home/alice/project2/analysis"  # a sibling, not inside
-    assert options.persistence_dir is None  # unset: derived from the (new) project root
-    assert options.resolved_persistence_dir() == os.path.join(mount, "persistence")
+    # unset: derived from the (new) project root
+    assert options.persistence_dir == os.path.join(mount, "persistence")
     # on the head (or a shared file system) nothing moves
     same = Options(["--project_root", head, "--plot_dir", "/home/alice/proj/plots"])
     same.rebase(head + "/")
