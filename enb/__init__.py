@@ -12,7 +12,9 @@ __version__ = "2.0.0.dev0"
 
 _SUBMODULES = {"atable", "config", "executors", "experiment", "sets", "misc", "parallel_ray",
                "transport", "plugins", "log", "progress", "persistence", "engine", "rows",
-               "report", "parallel", "tcall", "tarlite"}
+               "report", "parallel", "tcall", "tarlite",
+               # enb[compression] (numpy): loaded on first use, like every submodule
+               "isets", "compression", "icompression", "pgm", "png", "jpg", "fits"}
 #: enb 1.x's module-level names, computed when asked for.
 _COMPUTED = {"calling_script_dir", "logger", "enb_installation_dir", "user_config_dir",
              "is_enb_cli", "default_base_dataset_dir", "default_persistence_dir",

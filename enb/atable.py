@@ -245,6 +245,10 @@ class ATable(metaclass=MetaTable):
     private_index_column = KEY_COLUMN
     #: Columns that are neither computed nor stored.
     ignored_columns: list = []
+    #: None, or a method ``row_scope(self, index, row)`` returning a context manager that each
+    #: row's column functions run inside (set-up they share, undone when the row ends, also
+    #: when a column fails). Compression experiments use it for their temporary files.
+    row_scope = None
 
     def __init__(self, index="index", csv_support_path=None, column_to_properties=None,
                  progress_report_period=None):

@@ -60,6 +60,7 @@ class _WorkerState:
     node: str
     functions: dict  # column -> wrapper
     index_names: list
+    row_scope: object = None  # the table's row_scope method, if it declares one
 
 
 def init_worker(table, options_values: dict | None) -> None:
@@ -76,7 +77,9 @@ def init_worker(table, options_values: dict | None) -> None:
     from .misc import get_node_ip
     functions = {name: cp.fun for name, cp in table.column_to_properties.items()}
     _STATE = _WorkerState(table=table, node=get_node_ip(), functions=functions,
-                          index_names=list(table.indices))
+                          index_names=list(table.indices),
+                          row_scope=table.row_scope if getattr(type(table), "row_scope", None)
+                          else None)
 
 
 def _reseed() -> None:
@@ -107,25 +110,17 @@ def run_chunk(tasks: list) -> ChunkResult:
     single = len(index_names) == 1
     results, failures = [], []
     started = time.perf_counter()
+    scope = state.row_scope
     for key, index, known, columns in tasks:
         row = Row(known)
-        called = set()
-        for column in columns:
-            fun = functions[column]
-            if fun in called:
-                continue
-            try:
-                fun(table, index, row)
-                called.add(fun)
-                if row.get(column) is None:
-                    raise ValueError(f"{type(table).__name__} did not fill column {column!r} for "
-                                     f"index {index!r} (a column_ method must return a value; a "
-                                     f"column_function must set row[{column!r}])")
-            except Exception as ex:  # noqa: BLE001 -- a failing row is data, not a crash
-                failures.append(RowFailure(key=key, index=index, column=column,
-                                           traceback=traceback.format_exc(),
-                                           exception=_portable(ex), node=node, pid=os.getpid()))
-                break
+        if scope is None:
+            failure = _fill_row(table, functions, index, row, columns)
+        else:
+            failure = _fill_row_in_scope(scope, table, functions, index, row, columns)
+        if failure is not None:
+            column, ex, text = failure
+            failures.append(RowFailure(key=key, index=index, column=column, traceback=text,
+                                       exception=_portable(ex), node=node, pid=os.getpid()))
         new = {c: v for c, v in row.items() if c not in known or known[c] is not v}
         if new:
             now = datetime.datetime.now().isoformat()
@@ -140,6 +135,40 @@ def run_chunk(tasks: list) -> ChunkResult:
     return ChunkResult(rows_blob=pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL),
                        failures=failures, node=node, pid=os.getpid(),
                        seconds=time.perf_counter() - started, row_count=len(tasks))
+
+
+def _fill_row(table, functions, index, row, columns):
+    """Compute ``columns`` into ``row``; return None, or (column, exception, traceback text)
+    for the first column that failed (the row's other columns are then left out)."""
+    called = set()
+    for column in columns:
+        fun = functions[column]
+        if fun in called:
+            continue
+        try:
+            fun(table, index, row)
+            called.add(fun)
+            if row.get(column) is None:
+                raise ValueError(f"{type(table).__name__} did not fill column {column!r} for "
+                                 f"index {index!r} (a column_ method must return a value; a "
+                                 f"column_function must set row[{column!r}])")
+        except Exception as ex:  # noqa: BLE001 -- a failing row is data, not a crash
+            return column, ex, traceback.format_exc()
+    return None
+
+
+def _fill_row_in_scope(scope, table, functions, index, row, columns):
+    """Like :func:`_fill_row`, inside the table's ``row_scope(index, row)`` context: set-up
+    shared by the row's columns (a compression experiment's temporary files), undone when
+    the row ends, failed or not. A failure to set up or undo fails the row."""
+    failure = None
+    try:
+        with scope(index, row):
+            failure = _fill_row(table, functions, index, row, columns)
+    except Exception as ex:  # noqa: BLE001
+        if failure is None:
+            failure = (columns[0] if columns else "", ex, traceback.format_exc())
+    return failure
 
 
 def _portable(ex: BaseException) -> BaseException | None:

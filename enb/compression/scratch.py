@@ -1,0 +1,99 @@
+"""Where compression rows and codecs put their temporary files: on the machine that runs them.
+
+Every row of a compression experiment gets a folder of its own under :func:`node_tmp_dir`,
+removed when the row ends, failed or not (:class:`RowFolder`). Codecs that need more
+temporary files (wrappers that convert formats, for instance) ask :func:`scratch_dir`, which
+is that row's folder while a row runs, so nothing outlives the row.
+
+``--base_tmp_dir`` chooses the place. By default it is ``/dev/shm`` when writable (a memory
+disk, as in enb 1.x), else the system's temporary folder. On a remote node of a cluster a
+``base_tmp_dir`` inside the project is not used, since there it would lie in the head's
+mount and every temporary byte would cross the network: the node's own default is used.
+"""
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import shutil
+import tempfile
+
+from ..config import options
+
+logger = logging.getLogger(__name__)
+
+_ROW_FOLDER: contextvars.ContextVar[str | None] = contextvars.ContextVar("enb_row_folder",
+                                                                         default=None)
+_warned_about: set = set()
+
+
+def default_tmp_dir() -> str:
+    """Return this machine's default temporary folder: /dev/shm if writable, else the
+    system's."""
+    shm = "/dev/shm"
+    if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK):
+        return shm
+    return tempfile.gettempdir()
+
+
+def _inside(path: str, folder: str) -> bool:
+    try:
+        return os.path.commonpath([os.path.abspath(path), os.path.abspath(folder)]) \
+            == os.path.abspath(folder)
+    except ValueError:
+        return False
+
+
+def node_tmp_dir() -> str:
+    """Return the folder, on this machine, under which temporary files go (created if needed)."""
+    configured = options.base_tmp_dir
+    folder = configured or default_tmp_dir()
+    if configured:
+        from ..parallel_ray import is_remote_node
+        if is_remote_node() and _inside(configured, options.resolved_project_root()):
+            folder = default_tmp_dir()
+            if configured not in _warned_about:
+                _warned_about.add(configured)
+                logger.info("base_tmp_dir %s lies in the project, which this node reaches "
+                            "through its mount: using %s, on this node, instead",
+                            configured, folder)
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
+def scratch_dir() -> str:
+    """Return where a codec may create temporary files now: the running row's own folder,
+    or :func:`node_tmp_dir` outside a row."""
+    return _ROW_FOLDER.get() or node_tmp_dir()
+
+
+class RowFolder:
+    """A row's temporary folder: made when first asked for, removed by :meth:`close`."""
+
+    def __init__(self, prefix: str = "enb-row-"):
+        self.prefix = prefix
+        self._path: str | None = None
+        self._token = None
+
+    @property
+    def path(self) -> str:
+        """The folder (made on first use)."""
+        if self._path is None:
+            self._path = tempfile.mkdtemp(prefix=self.prefix, dir=node_tmp_dir())
+            self._token = _ROW_FOLDER.set(self._path)
+        return self._path
+
+    @property
+    def made(self) -> bool:
+        return self._path is not None
+
+    def close(self) -> None:
+        """Remove the folder and everything in it."""
+        if self._token is not None:
+            _ROW_FOLDER.reset(self._token)
+            self._token = None
+        if self._path is not None:
+            shutil.rmtree(self._path, ignore_errors=True)
+            if os.path.exists(self._path):
+                logger.warning("could not remove the temporary folder %s", self._path)
+            self._path = None

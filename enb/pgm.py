@@ -1,0 +1,5 @@
+"""enb 1.x's ``enb.pgm``: the same module as :mod:`enb.compression.pgm`."""
+import importlib as _importlib
+import sys as _sys
+
+_sys.modules[__name__] = _importlib.import_module("enb.compression.pgm")

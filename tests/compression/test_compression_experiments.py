@@ -1,0 +1,144 @@
+"""Compression experiments with in-process codecs: columns, failures, temporary files."""
+import hashlib
+import math
+import os
+import zlib
+
+import numpy as np
+import pytest
+
+import enb
+from enb import isets
+from enb.compression import (CompressionExperiment, GeneralLosslessExperiment,
+                             LosslessCompressionExperiment)
+from enb.compression.codec import PassthroughCodec
+from enb.compression.icompression import LossyCompressionExperiment
+from enb.compression.wrapper import QuantizationWrapperCodec
+from tests.compression.codecs_for_tests import Crashes, Lies, WritesNothing, Zlib
+
+GEOMETRIES = [("gray-u8be-1x32x40.raw", "u1", (40, 32, 1)),
+              ("rgb-u8be-3x16x24.raw", "u1", (24, 16, 3)),
+              ("deep-u16be-2x20x12.raw", ">u2", (12, 20, 2))]
+
+
+@pytest.fixture
+def project(tmp_path, fresh_options):
+    """A project with a corpus of smooth images of several geometries; options point at it."""
+    rng = np.random.default_rng(11)
+    for name, dtype, shape in GEOMETRIES:
+        x, y, z = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
+        peak = 255 if dtype == "u1" else 4095
+        image = np.clip(3 * x + 2 * y + 40 * z + rng.integers(0, 4, shape), 0, peak)
+        isets.dump_array_bsq(image.astype(dtype), str(tmp_path / "datasets" / name))
+    fresh_options.project_root = str(tmp_path)
+    fresh_options.base_dataset_dir = str(tmp_path / "datasets")
+    fresh_options.persistence_dir = str(tmp_path / "persistence")
+    fresh_options.base_tmp_dir = str(tmp_path / "scratch")
+    return tmp_path
+
+
+def _files(project):
+    return sorted(str(project / "datasets" / name) for name, _, _ in GEOMETRIES)
+
+
+def test_lossless_experiment_columns_match_the_codec_run_by_hand(project):
+    df = LosslessCompressionExperiment(codecs=[Zlib(6), PassthroughCodec()]).get_df()
+    assert len(df) == 2 * len(GEOMETRIES) and df["lossless_reconstruction"].all()
+    for _, row in df.iterrows():
+        path = os.path.join(str(project), row["file_path"])
+        data = open(path, "rb").read()
+        info = isets.file_path_to_geometry_dict(path)
+        expected = zlib.compress(data, 6) if row["task_name"].startswith("Zlib") else data
+        assert row["compressed_size_bytes"] == len(expected)
+        assert row["compressed_file_sha256"] == hashlib.sha256(expected).hexdigest()
+        assert row["compression_ratio"] == len(data) / len(expected)
+        assert row["bpppc"] == 8 * len(expected) / info["samples"]
+        assert row["compression_ratio_dr"] == pytest.approx(
+            row["dynamic_range_bits"] * info["samples"] / (8 * len(expected)))
+        assert row["compression_efficiency_1byte_entropy"] == pytest.approx(
+            row["entropy_1B_bps"] * len(data) / (8 * len(expected)))
+        assert row["compression_time_seconds"] > 0 and row["decompression_time_seconds"] > 0
+        assert row["repetitions"] == 1
+    assert os.listdir(project / "scratch") == []  # every row's folder went with the row
+
+
+def test_a_crashing_codec_and_a_lying_codec_fail_their_rows_alone(project):
+    experiment = LosslessCompressionExperiment(codecs=[Zlib(1), Crashes(), Lies()])
+    with pytest.raises(enb.atable.ColumnFailedError) as failed:
+        experiment.get_df()
+    failures = failed.value.exception_list
+    assert len(failures) == 2 * len(GEOMETRIES)
+    crashes = [f for f in failures if f.index[1] == "Crashes"]
+    lies = [f for f in failures if f.index[1] == "Lies"]
+    assert len(crashes) == len(lies) == len(GEOMETRIES)
+    for failure in crashes:
+        assert "deliberate crash in the codec on " + os.path.basename(failure.index[0]) \
+            in failure.msg
+    for failure in lies:
+        assert "Lies did not reconstruct" in failure.msg and "losslessly" in failure.msg
+    saved = experiment.load_saved_df()
+    zlib_rows = saved[saved["task_name"] == "Zlib__level=1"]
+    assert len(zlib_rows) == len(GEOMETRIES) and zlib_rows["lossless_reconstruction"].all()
+    assert os.listdir(project / "scratch") == []  # also removed when the codec failed
+
+
+def test_a_codec_that_writes_nothing_fails_with_that_said(project):
+    with pytest.raises(enb.atable.ColumnFailedError) as failed:
+        CompressionExperiment(codecs=[WritesNothing()]).get_df()
+    assert all("WritesNothing wrote no compressed file" in f.msg
+               for f in failed.value.exception_list)
+
+
+def test_reconstructed_dir_keeps_every_reconstruction(project, fresh_options):
+    fresh_options.reconstructed_dir = str(project / "reconstructed")
+    codec = Zlib(9)
+    LosslessCompressionExperiment(codecs=[codec]).get_df()
+    for name, _, _ in GEOMETRIES:
+        kept = project / "reconstructed" / codec.name / name
+        assert kept.read_bytes() == (project / "datasets" / name).read_bytes()
+
+
+def test_repetitions_keep_the_fastest_time(project, fresh_options):
+    fresh_options.repetitions = 3
+    df = CompressionExperiment(codecs=[Zlib(9)]).get_df()
+    assert (df["repetitions"] == 3).all() and df["lossless_reconstruction"].all()
+
+
+def test_lossy_quantization_psnr_and_mse_equal_a_direct_computation(project):
+    qstep = 6
+    codec = QuantizationWrapperCodec(codec=PassthroughCodec(), qstep=qstep)
+    df = LossyCompressionExperiment(codecs=[codec]).get_df()
+    assert len(df) == len(GEOMETRIES)
+    for _, row in df.iterrows():
+        path = os.path.join(str(project), row["file_path"])
+        info = isets.file_path_to_geometry_dict(path)
+        dtype = isets.iproperties_row_to_numpy_dtype(info)
+        original = np.fromfile(path, dtype=dtype).astype(np.int64)
+        peak = 2 ** (8 * info["bytes_per_sample"]) - 1
+        reconstructed = np.minimum((original // qstep) * qstep + qstep // 2, peak)
+        mse = np.mean((original - reconstructed) ** 2.0)
+        assert row["mse"] == pytest.approx(mse, rel=1e-12)
+        assert row["pae"] == np.max(np.abs(original - reconstructed))
+        assert row["pae"] <= qstep // 2
+        assert row["psnr_bps"] == pytest.approx(10 * math.log10(peak ** 2 / mse), rel=1e-12)
+        dynamic_range = int(original.max()).bit_length()
+        assert row["psnr_dr"] == pytest.approx(
+            10 * math.log10((2 ** dynamic_range - 1) ** 2 / mse), rel=1e-12)
+        assert not row["lossless_reconstruction"]
+
+
+def test_general_lossless_experiment_takes_any_file(project, fresh_options):
+    other = project / "other"
+    other.mkdir()
+    (other / "notes.txt").write_bytes(b"plain text " * 50)
+    (other / "blob.bin").write_bytes(bytes(range(256)) * 3)
+    fresh_options.base_dataset_dir = str(other)
+    df = GeneralLosslessExperiment(codecs=[Zlib(6)]).get_df()
+    assert sorted(os.path.basename(p) for p in df["file_path"]) == ["blob.bin", "notes.txt"]
+    assert df["lossless_reconstruction"].all()
+    assert (df["width"] == df["size_bytes"]).all() and (df["bytes_per_sample"] == 1).all()
+
+
+def test_an_experiment_needs_codecs():
+    with pytest.raises(ValueError, match="no codecs"):
+        CompressionExperiment(codecs=[])
