@@ -153,7 +153,7 @@ class CompressionExperiment(experiment.Experiment):
             file_path=file_path, codec=codec, image_info_row=self.get_image_info_row(file_path),
             reconstructed_copy_dir=self.reconstructed_dir_path or options.reconstructed_dir,
             compressed_copy_dir=self.compressed_copy_dir_path
-            or getattr(options, "compressed_copy_dir", None))
+            or options.compressed_copy_dir)
         try:
             yield self.codec_results
         finally:
