@@ -14,7 +14,9 @@ _SUBMODULES = {"atable", "config", "executors", "experiment", "sets", "misc", "p
                "transport", "plugins", "log", "progress", "persistence", "engine", "rows",
                "report", "parallel", "tcall", "tarlite",
                # enb[compression] (numpy): loaded on first use, like every submodule
-               "isets", "compression", "icompression", "pgm", "png", "jpg", "fits"}
+               "isets", "compression", "icompression", "pgm", "png", "jpg", "fits",
+               # enb[plot] (matplotlib, scipy): loaded on first use, like every submodule
+               "aanalysis", "plotdata", "render"}
 #: enb 1.x's module-level names, computed when asked for.
 _COMPUTED = {"calling_script_dir", "logger", "enb_installation_dir", "user_config_dir",
              "is_enb_cli", "default_base_dataset_dir", "default_persistence_dir",
