@@ -22,6 +22,8 @@ class Progress:
         self.started = time.monotonic()
         self.period = max(0.1, float(options.progress_report_period or 1.0))
         self._last_log = self.started
+        self.running_for = 0.0  # how long the oldest row in flight has run (when known)
+        self.in_flight = 0
         self._bar = None
         stream = sys.stderr
         if not options.disable_progress_bar and stream.isatty():
@@ -36,25 +38,50 @@ class Progress:
                     sized = False
                 # delay: short calls never show a bar. A terminal that reports no size (a
                 # bare pty) gets a fixed width.
+                # No {remaining} of tqdm's own: it says 00:00 while the last rows hang.
                 self._bar = tqdm(total=total, desc=label, unit="row", delay=1.0,
+                                 bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} "
+                                            "[{elapsed}, {rate_fmt}{postfix}]",
                                  mininterval=self.period / 4, file=stream, leave=False,
                                  dynamic_ncols=sized, ncols=None if sized else 100,
                                  nrows=None if sized else 24)
         self.label = label
 
+    def eta(self) -> str:
+        """Return the time left as text: from the rate, but never less than what a row in
+        flight that has run past that estimate still needs (unknown: say so)."""
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed if elapsed and self.done else 0.0
+        left = self.total - self.done
+        if not left:
+            return "ETA 0 s"
+        if not rate:
+            return "ETA unknown"
+        eta = left / rate
+        if self.running_for > max(eta, 1.0):
+            return f"ETA unknown (a row has run for {self.running_for:.0f} s)"
+        return f"ETA {eta:.0f} s"
+
+    def tick(self, running_for: float = 0.0, in_flight: int = 0) -> None:
+        """Note the rows still in flight while none finish (the engine calls it now and then)."""
+        self.running_for = running_for
+        self.in_flight = in_flight
+        self.update(0)
+
     def update(self, rows: int, failed: int = 0, node: str | None = None) -> None:
         self.done += rows
         self.failed += failed
+        if rows:
+            self.running_for = 0.0
         if node is not None:
             self.per_node[node] += rows
         if self._bar is not None:
-            postfix = {}
+            postfix = {"eta": self.eta()[4:]}
             if self.failed:
                 postfix["failed"] = self.failed
             if len(self.per_node) > 1:
                 postfix.update({n: c for n, c in sorted(self.per_node.items())})
-            if postfix:
-                self._bar.set_postfix(postfix, refresh=False)
+            self._bar.set_postfix(postfix, refresh=not rows)
             self._bar.update(rows)
             return
         now = time.monotonic()
@@ -62,10 +89,9 @@ class Progress:
             self._last_log = now
             elapsed = now - self.started
             rate = self.done / elapsed if elapsed else 0.0
-            eta = (self.total - self.done) / rate if rate else float("inf")
             nodes = ", ".join(f"{n}: {c}" for n, c in sorted(self.per_node.items()))
-            logger.info("%s: %d/%d rows, %.1f rows/s, ETA %.0f s, %d failed%s", self.label,
-                        self.done, self.total, rate, eta, self.failed,
+            logger.info("%s: %d/%d rows, %.1f rows/s, %s, %d failed%s", self.label,
+                        self.done, self.total, rate, self.eta(), self.failed,
                         f" ({nodes})" if len(self.per_node) > 1 else "")
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ import datetime
 import os
 import pickle
 import random
+import signal
 import socket
 import sys
 import threading
@@ -34,6 +35,11 @@ class RowFailure:
     pid: int
 
 
+class RowTimeoutError(BaseException):
+    """A row ran longer than ``--row_timeout`` (a BaseException: ``except Exception`` in a
+    column function must not swallow it)."""
+
+
 @dataclasses.dataclass
 class ChunkResult:
     """What a worker sends back for one chunk."""
@@ -43,7 +49,7 @@ class ChunkResult:
     node: str             # the worker's node address (see enb.misc.get_node_ip)
     pid: int
     seconds: float        # time spent in column functions for this chunk
-    row_count: int
+    row_count: int        # rows run: the chunk's first row_count tasks (the rest did not run)
 
     @property
     def rows(self) -> list:
@@ -61,9 +67,12 @@ class _WorkerState:
     functions: dict  # column -> wrapper
     index_names: list
     row_scope: object = None  # the table's row_scope method, if it declares one
+    board: object = None       # the run's RowBoard (enb.rowboard), if the head gave one
+    row_timeout: float = 0.0   # seconds (0: none)
+    alarm_armed: bool = False
 
 
-def init_worker(table, options_values: dict | None) -> None:
+def init_worker(table, options_values: dict | None, board=None) -> None:
     """Prepare this worker process for a table: the head's options and a random seed of its own.
 
     The executor has already moved the worker to its working directory (the project root, or
@@ -76,10 +85,25 @@ def init_worker(table, options_values: dict | None) -> None:
     _reseed()
     from .misc import get_node_ip
     functions = {name: cp.fun for name, cp in table.column_to_properties.items()}
+    from .config import options
+    if board is not None:
+        board.claim()
+    timeout = float(getattr(options, "row_timeout", None) or 0)
+    if timeout and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGALRM, _row_timed_out)
+    else:
+        timeout = 0.0  # (off the main thread no alarm can reach the row: the head ends it)
     _STATE = _WorkerState(table=table, node=get_node_ip(), functions=functions,
                           index_names=list(table.indices),
                           row_scope=table.row_scope if getattr(type(table), "row_scope", None)
-                          else None)
+                          else None, board=board, row_timeout=timeout)
+
+
+def _row_timed_out(signum, frame):
+    if not _STATE.alarm_armed:
+        return  # the row ended as the alarm rang
+    _STATE.alarm_armed = False
+    raise RowTimeoutError(f"the row ran longer than row_timeout ({_STATE.row_timeout:g} s)")
 
 
 def _reseed() -> None:
@@ -88,6 +112,31 @@ def _reseed() -> None:
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed(int.from_bytes(os.urandom(4), "little"))
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int | None) -> None:
+    """Have the kernel kill this worker when the head dies, whatever the worker is doing.
+
+    ``PR_SET_PDEATHSIG`` acts without the GIL (a row stuck in C code holding it is killed
+    too), unlike the :func:`watch_parent` thread. The signal comes when the *thread* that forked
+    this worker ends: the engine's pools fork from the thread that runs get_df, which outlives
+    them. If the head died before the call took effect, nobody would send the signal: the
+    parent is checked after it.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            return
+    except (OSError, AttributeError):
+        return
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)  # the head died while this worker started: nobody is left to serve
 
 
 def watch_parent() -> None:
@@ -102,49 +151,85 @@ def watch_parent() -> None:
     threading.Thread(target=watch, name="enb-parent-watch", daemon=True).start()
 
 
-def run_chunk(tasks: list) -> ChunkResult:
-    """Compute the missing cells of each task's row; return finished cells and failures."""
+def run_chunk(tasks: list, token: int = 0) -> ChunkResult:
+    """Compute the missing cells of each task's row; return finished cells and failures.
+
+    ``token`` names the chunk on the run's board. A column that raises, even SystemExit or
+    KeyboardInterrupt, fails its row alone; after a KeyboardInterrupt (also how ray cancels
+    a task) the chunk stops and its remaining rows are left for the head to send again.
+    """
     state = _STATE
     table, functions, node = state.table, state.functions, state.node
     index_names = state.index_names
     single = len(index_names) == 1
+    board = state.board
+    slot = board.start_chunk(token) if board is not None else -1
+    timeout = state.row_timeout
     results, failures = [], []
     started = time.perf_counter()
     scope = state.row_scope
-    for key, index, known, columns in tasks:
-        row = Row(known)
-        if scope is None:
-            failure = _fill_row(table, functions, index, row, columns)
-        else:
-            failure = _fill_row_in_scope(scope, table, functions, index, row, columns)
-        if failure is not None:
-            column, ex, text = failure
-            failures.append(RowFailure(key=key, index=index, column=column, traceback=text,
-                                       exception=_portable(ex), node=node, pid=os.getpid()))
-        new = {c: v for c, v in row.items() if c not in known or known[c] is not v}
-        if new:
-            now = datetime.datetime.now().isoformat()
-            if "row_created" not in known:
-                new["row_created"] = now
-                if single:
-                    new[index_names[0]] = index
+    ran = 0
+    try:
+        for position, (key, index, known, columns) in enumerate(tasks):
+            if slot >= 0:
+                board.start_row(slot, position)
+            row = Row(known)
+            if timeout:
+                state.alarm_armed = True
+                signal.setitimer(signal.ITIMER_REAL, timeout)
+            try:
+                if scope is None:
+                    failure = _fill_row(table, functions, index, row, columns, board, slot)
                 else:
-                    new.update(zip(index_names, index))
-            new["row_updated"] = now
-            results.append((key, new))
+                    failure = _fill_row_in_scope(scope, table, functions, index, row, columns,
+                                                 board, slot)
+            finally:
+                if timeout:
+                    state.alarm_armed = False
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+            ran = position + 1
+            stop = False
+            if failure is not None:
+                column, ex, text = failure
+                if isinstance(ex, (SystemExit, KeyboardInterrupt)):
+                    text += (f"(a column function raised {type(ex).__name__}: only this row "
+                             f"failed)\n")
+                    stop = isinstance(ex, KeyboardInterrupt)
+                failures.append(RowFailure(key=key, index=index, column=column, traceback=text,
+                                           exception=_portable(ex), node=node,
+                                           pid=os.getpid()))
+            new = {c: v for c, v in row.items() if c not in known or known[c] is not v}
+            if new:
+                now = datetime.datetime.now().isoformat()
+                if "row_created" not in known:
+                    new["row_created"] = now
+                    if single:
+                        new[index_names[0]] = index
+                    else:
+                        new.update(zip(index_names, index))
+                new["row_updated"] = now
+                results.append((key, new))
+            if stop:
+                break
+    finally:
+        if slot >= 0:
+            board.end_chunk(slot)
     return ChunkResult(rows_blob=pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL),
                        failures=failures, node=node, pid=os.getpid(),
-                       seconds=time.perf_counter() - started, row_count=len(tasks))
+                       seconds=time.perf_counter() - started, row_count=ran)
 
 
-def _fill_row(table, functions, index, row, columns):
+def _fill_row(table, functions, index, row, columns, board=None, slot=-1):
     """Compute ``columns`` into ``row``; return None, or (column, exception, traceback text)
-    for the first column that failed (the row's other columns are then left out)."""
+    for the first column that failed (the row's other columns are then left out). Even a
+    SystemExit or KeyboardInterrupt of a column function is that row's failure."""
     called = set()
-    for column in columns:
+    for number, column in enumerate(columns):
         fun = functions[column]
         if fun in called:
             continue
+        if slot >= 0:
+            board.start_column(slot, number)
         try:
             fun(table, index, row)
             called.add(fun)
@@ -152,20 +237,20 @@ def _fill_row(table, functions, index, row, columns):
                 raise ValueError(f"{type(table).__name__} did not fill column {column!r} for "
                                  f"index {index!r} (a column_ method must return a value; a "
                                  f"column_function must set row[{column!r}])")
-        except Exception as ex:  # noqa: BLE001 -- a failing row is data, not a crash
+        except BaseException as ex:  # noqa: BLE001 -- a failing row is data, not a crash
             return column, ex, traceback.format_exc()
     return None
 
 
-def _fill_row_in_scope(scope, table, functions, index, row, columns):
+def _fill_row_in_scope(scope, table, functions, index, row, columns, board=None, slot=-1):
     """Like :func:`_fill_row`, inside the table's ``row_scope(index, row)`` context: set-up
     shared by the row's columns (a compression experiment's temporary files), undone when
     the row ends, failed or not. A failure to set up or undo fails the row."""
     failure = None
     try:
         with scope(index, row):
-            failure = _fill_row(table, functions, index, row, columns)
-    except Exception as ex:  # noqa: BLE001
+            failure = _fill_row(table, functions, index, row, columns, board, slot)
+    except BaseException as ex:  # noqa: BLE001
         if failure is None:
             failure = (columns[0] if columns else "", ex, traceback.format_exc())
     return failure

@@ -255,6 +255,21 @@ class RayPool(Pool):
         else:
             future.set_result(result)
 
+    def end(self, future: concurrent.futures.Future, pid: int | None = None) -> bool:
+        # force=True kills the worker process (ray starts another; a cancelled task is not
+        # retried): the only way to stop a task stuck in C code that holds the GIL.
+        import ray  # noqa: PLC0415
+        with self._lock:
+            object_ref = self._pending.get(future)
+        if object_ref is None:
+            return False
+        try:
+            ray.cancel(object_ref, force=True)
+        except Exception as error:  # noqa: BLE001 -- finished meanwhile
+            logger.debug("ray.cancel(force=True) failed: %s", error)
+            return False
+        return True
+
     def close(self, cancel: bool = False) -> None:
         self._closed = True
         if cancel:

@@ -31,12 +31,14 @@ class WorkerLostError(ExecutorError):
     """A task's worker process or node died before the task finished.
 
     The task's work is lost, not failed: the engine submits it again elsewhere.
-    ``node`` names the node when the backend knows it.
+    ``node`` names the node when the backend knows it; ``pids`` the worker processes that
+    died (on this machine), when it knows them; the message says their exit status.
     """
 
-    def __init__(self, message: str, node: str | None = None):
+    def __init__(self, message: str, node: str | None = None, pids: tuple = ()):
         super().__init__(message)
         self.node = node
+        self.pids = tuple(pids)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +67,17 @@ class Pool(abc.ABC):
 
     def close(self, cancel: bool = False) -> None:
         """Release the pool. With ``cancel``, tasks that did not start are dropped."""
+
+    def end(self, future: concurrent.futures.Future, pid: int | None = None) -> bool:
+        """End the task of ``future`` now, by ending its worker (replaced for later tasks).
+
+        For a task stuck in C code that holds the GIL, which nothing inside its worker can
+        interrupt. ``pid`` is the worker's process id when the caller knows it (workers on
+        this machine say it). The future then raises an error (:class:`WorkerLostError` or
+        CancelledError); other tasks may be lost with it and raise WorkerLostError. Return
+        False when the task cannot be ended.
+        """
+        return False
 
     def __enter__(self) -> "Pool":
         return self

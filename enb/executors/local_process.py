@@ -23,14 +23,30 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _start_worker(workdir, initializer, initargs):
+def _start_worker(workdir, initializer, initargs, parent=None):
     # Ctrl-C in a terminal reaches the whole process group: let the head decide what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from ..rows import die_with_parent, watch_parent
+    die_with_parent(parent)
     if workdir:
         os.chdir(workdir)
-    from ..rows import watch_parent
     watch_parent()
     initializer(*initargs)
+
+
+def exit_status(exitcode: int | None) -> str:
+    """Say how a process ended, from its ``multiprocessing`` exit code."""
+    if exitcode is None:
+        return "is still running"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        why = {"SIGKILL": ": kill -9, or the kernel's out-of-memory killer",
+               "SIGSEGV": ": a segmentation fault"}.get(name, "")
+        return f"was killed by signal {-exitcode} ({name}{why})"
+    return f"exited with status {exitcode}"
 
 
 class LocalProcessPool(Pool):
@@ -47,28 +63,51 @@ class LocalProcessPool(Pool):
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 max_workers=self._workers, mp_context=self._context,
                 initializer=_start_worker,
-                initargs=(self._workdir, self._initializer, self._initargs))
+                initargs=(self._workdir, self._initializer, self._initargs, os.getpid()))
         return self._pool
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> concurrent.futures.Future:
         try:
-            inner = self._ensure_pool().submit(fn, *args)
+            pool = self._ensure_pool()
+            inner = pool.submit(fn, *args)
         except BrokenProcessPool:
             self._discard()
-            inner = self._ensure_pool().submit(fn, *args)
+            pool = self._ensure_pool()
+            inner = pool.submit(fn, *args)
         outer: concurrent.futures.Future = concurrent.futures.Future()
-        inner.add_done_callback(lambda done: self._relay(done, outer))
+        inner.add_done_callback(lambda done: self._relay(done, outer, pool))
         return outer
 
-    def _relay(self, inner: concurrent.futures.Future, outer: concurrent.futures.Future) -> None:
+    def end(self, future: concurrent.futures.Future, pid: int | None = None) -> bool:
+        # The process pool then breaks: every task in flight is lost (the engine reruns them)
+        # and the next submit starts fresh workers.
+        pool = self._pool
+        processes = getattr(pool, "_processes", None) or {}
+        if pid is None or pid not in processes:
+            return False
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def _relay(self, inner: concurrent.futures.Future, outer: concurrent.futures.Future,
+               pool=None) -> None:
         if inner.cancelled():
             outer.cancel()
             outer.set_running_or_notify_cancel()
             return
         error = inner.exception()
         if isinstance(error, BrokenProcessPool):
-            # A worker died (killed, os._exit, segfault): the work is lost, not failed.
-            outer.set_exception(WorkerLostError(f"a worker process died: {error}", node="head"))
+            # A worker died (killed, os._exit, segfault): the work is lost, not failed. The
+            # pool fails its futures before it stops the other workers, so the processes
+            # that are dead now are the ones that broke it.
+            processes = list((getattr(pool, "_processes", None) or {}).items())
+            dead = [(pid, process.exitcode) for pid, process in processes
+                    if process.exitcode is not None]
+            said = "; ".join(f"worker process {pid} {exit_status(code)}" for pid, code in dead)
+            outer.set_exception(WorkerLostError(said or f"a worker process died: {error}",
+                                                node="head", pids=[pid for pid, _ in dead]))
         elif error is not None:
             outer.set_exception(error)
         else:

@@ -191,3 +191,100 @@ def test_folder_options_inside_the_project_are_the_same_folder_for_every_worker(
     df = table.get_df(target_indices=list(range(24)))
     assert sorted(p.name for p in out.iterdir()) == sorted(f"row-{i}.txt" for i in range(24))
     assert len(df) == 24
+
+
+class Exits(ATable):
+    def column_value(self, index, row):
+        import sys
+        if index == 5:
+            sys.exit(0)  # as argparse or a library deep inside a column function may
+        if index == 9:
+            raise KeyboardInterrupt
+        return index
+
+
+def test_systemexit_and_keyboardinterrupt_in_a_column_fail_their_row_alone(executor, project,
+                                                                           tmp_path):
+    path = tmp_path / "x.csv"
+    with pytest.raises(ColumnFailedError) as caught:
+        Exits(csv_support_path=path).get_df(target_indices=list(range(20)))
+    failed = {e.index: e for e in caught.value.exception_list}
+    assert sorted(failed) == [5, 9]
+    assert all(e.column == "value" for e in failed.values())
+    assert "SystemExit" in failed[5].msg and "KeyboardInterrupt" in failed[9].msg
+    df = Exits(csv_support_path=path).get_df(
+        target_indices=[i for i in range(20) if i not in (5, 9)], fill=False)
+    assert list(df["value"]) == [i for i in range(20) if i not in (5, 9)]
+
+
+class Crashes(ATable):
+    def column_value(self, index, row):
+        import signal
+        if index == 2:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return index
+
+
+def test_a_row_that_crashes_its_worker_fails_alone_with_its_column_named(executor, project,
+                                                                        tmp_path):
+    path = tmp_path / "c.csv"
+    with pytest.raises(ColumnFailedError) as caught:
+        Crashes(csv_support_path=path).get_df(target_indices=list(range(6)))
+    [failure] = caught.value.exception_list
+    assert (failure.index, failure.column) == (2, "value")
+    assert "unknown node" not in failure.msg
+    if executor == "local-process":  # ray does not say how its workers ended
+        assert "signal 11 (SIGSEGV" in failure.msg
+    df = Crashes(csv_support_path=path).get_df(target_indices=[0, 1, 3, 4, 5], fill=False)
+    assert len(df) == 5
+
+
+class Hangs(ATable):
+    def column_value(self, index, row):
+        import time
+        if index == 3:
+            time.sleep(3600)
+        return index
+
+
+def test_row_timeout_fails_a_hung_row_and_keeps_its_chunk_s_other_rows(executor, project,
+                                                                       tmp_path):
+    import time
+    enb.config.options.row_timeout = 2
+    path = tmp_path / "h.csv"
+    started = time.monotonic()
+    with pytest.raises(ColumnFailedError) as caught:
+        # One chunk of all rows: the rows beside the hung one must be computed all the same.
+        Hangs(csv_support_path=path).get_df(target_indices=list(range(8)), chunk_size=8)
+    assert time.monotonic() - started < 30
+    [failure] = caught.value.exception_list
+    assert (failure.index, failure.column) == (3, "value")
+    assert "row_timeout (2 s)" in failure.msg
+    df = Hangs(csv_support_path=path).get_df(target_indices=[0, 1, 2, 4, 5, 6, 7], fill=False)
+    assert list(df["value"]) == [0, 1, 2, 4, 5, 6, 7]
+
+
+class HoldsTheGil(ATable):
+    def column_value(self, index, row):
+        if index == 1:
+            import collections
+            import itertools
+            # An endless loop in C that holds the GIL and never checks for signals: no signal
+            # handler, no thread of this process runs Python again.
+            collections.deque(itertools.repeat(None), maxlen=0)
+        return index
+
+
+def test_row_timeout_ends_a_row_stuck_in_c_code_that_holds_the_gil(executor, project, tmp_path):
+    import time
+    enb.config.options.row_timeout = 2
+    path = tmp_path / "g.csv"
+    started = time.monotonic()
+    with pytest.raises(ColumnFailedError) as caught:
+        HoldsTheGil(csv_support_path=path).get_df(target_indices=list(range(4)), chunk_size=1)
+    assert time.monotonic() - started < 60
+    [failure] = caught.value.exception_list
+    assert failure.index == 1 and "row_timeout (2 s)" in failure.msg
+    assert "the head ended the worker" in failure.msg
+    df = HoldsTheGil(csv_support_path=path).get_df(target_indices=[0, 2, 3], fill=False)
+    assert list(df["value"]) == [0, 2, 3]
