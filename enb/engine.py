@@ -515,7 +515,7 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
                 if now - last_running_report >= RUNNING_REPORT_SECONDS:
                     last_running_report = now
                     say_running()
-                if not done:
+                if in_flight:
                     progress.tick(running_for=oldest_running(), in_flight=len(in_flight))
                 submit_more()
     finally:

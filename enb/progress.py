@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import sys
 import time
@@ -22,6 +23,7 @@ class Progress:
         self.started = time.monotonic()
         self.period = max(0.1, float(options.progress_report_period or 1.0))
         self._last_log = self.started
+        self._last_tick = self.started
         self.running_for = 0.0  # how long the oldest row in flight has run (when known)
         self.in_flight = 0
         self._bar = None
@@ -60,19 +62,20 @@ class Progress:
         eta = left / rate
         if self.running_for > max(eta, 1.0):
             return f"ETA unknown (a row has run for {self.running_for:.0f} s)"
-        return f"ETA {eta:.0f} s"
+        return f"ETA {math.ceil(eta)} s"  # rows are left: never "0 s"
 
     def tick(self, running_for: float = 0.0, in_flight: int = 0) -> None:
         """Note the rows still in flight while none finish (the engine calls it now and then)."""
         self.running_for = running_for
         self.in_flight = in_flight
-        self.update(0)
+        now = time.monotonic()
+        if now - self._last_tick >= self.period / 4:  # as often as the bar redraws, no more
+            self._last_tick = now
+            self.update(0)
 
     def update(self, rows: int, failed: int = 0, node: str | None = None) -> None:
         self.done += rows
         self.failed += failed
-        if rows:
-            self.running_for = 0.0
         if node is not None:
             self.per_node[node] += rows
         if self._bar is not None:
