@@ -49,6 +49,26 @@ def exit_status(exitcode: int | None) -> str:
     return f"exited with status {exitcode}"
 
 
+def _dead_workers(pool) -> list:
+    """Return [(pid, exit code)] of the workers whose death broke ``pool`` (once per pool)."""
+    known = getattr(pool, "_enb_dead", None)
+    if known is not None:
+        return known
+    import time
+    processes = list((getattr(pool, "_processes", None) or {}).items())
+    # A worker's pipe closes as it exits, a moment before it can be reaped: wait for that.
+    deadline = time.monotonic() + 1.0
+    while True:
+        dead = [(pid, process.exitcode) for pid, process in processes
+                if process.exitcode is not None]
+        if dead or time.monotonic() > deadline:
+            break
+        time.sleep(0.005)
+    if pool is not None:
+        pool._enb_dead = dead
+    return dead
+
+
 class LocalProcessPool(Pool):
     def __init__(self, workers: int, initializer, initargs: tuple, context, workdir=None):
         self._workdir = workdir
@@ -102,9 +122,7 @@ class LocalProcessPool(Pool):
             # A worker died (killed, os._exit, segfault): the work is lost, not failed. The
             # pool fails its futures before it stops the other workers, so the processes
             # that are dead now are the ones that broke it.
-            processes = list((getattr(pool, "_processes", None) or {}).items())
-            dead = [(pid, process.exitcode) for pid, process in processes
-                    if process.exitcode is not None]
+            dead = _dead_workers(pool)
             said = "; ".join(f"worker process {pid} {exit_status(code)}" for pid, code in dead)
             outer.set_exception(WorkerLostError(said or f"a worker process died: {error}",
                                                 node="head", pids=[pid for pid, _ in dead]))
