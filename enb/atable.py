@@ -423,3 +423,11 @@ def _walk_dataset_files(base_dir: str, ext) -> list[str]:
         walk(base_dir, frozenset({root}))
     return found
 
+
+
+def __getattr__(name: str):
+    # SummaryTable lives in enb.summary (it builds on ATable); enb 1.x scripts find it here.
+    if name == "SummaryTable":
+        from .summary import SummaryTable
+        return SummaryTable
+    raise AttributeError(f"module 'enb.atable' has no attribute {name!r}")

@@ -80,6 +80,8 @@ def _resolve_targets(table, target_indices) -> tuple[list, list]:
         raise ValueError(f"{type(table).__name__}.get_df: no target indices (none given, and no "
                          f"dataset files found under {options.resolved_base_dataset_dir()})")
     width = len(table.indices)
+    # Index values that are never paths (a summary's group labels) are not resolved as files.
+    canonical = _canonical if getattr(table, "indices_are_paths", True) else (lambda value: value)
     if width == 1 and all(type(t) in (int, float) for t in targets):
         # The common case of numeric indices: no path to canonicalise, no tuple to unpack.
         keys = [str((t,)) for t in targets]
@@ -92,7 +94,7 @@ def _resolve_targets(table, target_indices) -> tuple[list, list]:
         if len(values) != width:
             raise ValueError(f"{type(table).__name__}.get_df: index {target!r} has {len(values)} "
                              f"values but the table's index is {table.indices}")
-        values = [_canonical(v) for v in values]
+        values = [canonical(v) for v in values]
         keys.append(str(tuple(values)))
         indices.append(values[0] if width == 1 else tuple(values))
     if len(set(keys)) != len(keys):
@@ -239,7 +241,7 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
         logger.log(REPORT, report.summary())
         if table.csv_support_path:
             from .report import save_run
-            save_run(report, table.csv_support_path)
+            save_run(report, options.project_path(table.csv_support_path))
     df = _dataframe(table, keys, stored, columns, fill and not options.retry_failed)
     if failures:
         errors = [ColumnFailedError(atable=None, index=f.index, column=f.column,
@@ -270,7 +272,7 @@ def _dataframe(table, keys, stored, columns, fill):
 
 # -- failures kept for --retry_failed --------------------------------------------------
 def _failures_path(table) -> str:
-    return os.path.abspath(table.csv_support_path) + ".failures"
+    return options.project_path(table.csv_support_path) + ".failures"
 
 
 def _failed_keys(table) -> set:
