@@ -82,6 +82,10 @@ class WrapperCodec(AbstractCodec):
     """
     #: The Debian package that holds the programs, named when they are missing.
     debian_package: str | None = None
+    #: True for a compressor that writes the compressed data to its standard output (the
+    #: output then goes to ``compressed_path``); likewise for the decompressor.
+    compressor_writes_stdout = False
+    decompressor_writes_stdout = False
 
     def __init__(self, compressor_path, decompressor_path, param_dict=None,
                  output_invocation_dir=None, signature_in_name=False):
@@ -140,7 +144,8 @@ class WrapperCodec(AbstractCodec):
             original_path=original_path, compressed_path=compressed_path,
             original_file_info=original_file_info))
         try:
-            status, output, seconds, memory_kb = run_program(argv)
+            status, output, seconds, memory_kb = run_program(
+                argv, stdout_path=compressed_path if self.compressor_writes_stdout else None)
         except ProgramFailed as ex:
             raise CompressionException(original_path=original_path,
                                        compressed_path=compressed_path,
@@ -162,7 +167,8 @@ class WrapperCodec(AbstractCodec):
             compressed_path=compressed_path, reconstructed_path=reconstructed_path,
             original_file_info=original_file_info))
         try:
-            status, output, seconds, memory_kb = run_program(argv)
+            status, output, seconds, memory_kb = run_program(
+                argv, stdout_path=reconstructed_path if self.decompressor_writes_stdout else None)
         except ProgramFailed as ex:
             raise DecompressionException(compressed_path=compressed_path,
                                          reconstructed_path=reconstructed_path,
@@ -228,19 +234,35 @@ class ProgramFailed(Exception):
         self.status = status
 
 
-def run_program(argv: list[str]):
+#: Runs "$@" with its standard output in the file named by $1. The paths are arguments of
+#: the shell, never part of its script, so no file name is ever parsed as shell code.
+_TO_FILE = 'out=$1; shift; exec "$@" > "$out"'
+
+
+def run_program(argv: list[str], stdout_path: str | None = None):
     """Run a codec program; return (status, output, seconds, memory_kb).
 
-    Seconds are the program's CPU time (user + system), or its wall time with
-    ``--report_wall_time``. Raise :class:`ProgramFailed` when it cannot run or exits with a
-    status other than 0.
+    ``stdout_path``: write the program's standard output there (its standard error is still
+    the returned output). Seconds are the program's CPU time (user + system), or its wall
+    time with ``--report_wall_time``. Raise :class:`ProgramFailed` when it cannot run or
+    exits with a status other than 0.
     """
     from .. import tcall
-    logger.debug("running %s", shlex.join(argv))
+    logger.debug("running %s%s", shlex.join(argv), f" > {stdout_path}" if stdout_path else "")
+    invocation = argv if stdout_path is None else \
+        ["/bin/sh", "-c", _TO_FILE, "enb-codec", os.fspath(stdout_path), *argv]
     try:
-        return tcall.get_status_output_time_memory(argv)
+        return tcall.get_status_output_time_memory(invocation)
     except tcall.InvocationError as ex:
-        raise ProgramFailed(str(ex), getattr(ex, "status", None)) from None
+        command = shlex.join(argv) + (f" > {shlex.quote(stdout_path)}" if stdout_path else "")
+        status = getattr(ex, "status", None)
+        output = (getattr(ex, "output", None) or "").strip()
+        if status is None or status < 0 or not isinstance(status, int):
+            text = f"{command}: {ex}"
+        else:
+            text = f"{command} exited with status {status}" + \
+                (f"; its output:\n{output}" if output else " and printed nothing")
+        raise ProgramFailed(text, status) from None
 
 
 class JavaWrapperCodec(WrapperCodec):

@@ -34,6 +34,20 @@ TEMPLATES: dict[str, Template] = {t.name: t for t in (
         next_step="Add one row per remote node to {dir}/enb_cluster.csv, then run your script "
                   "with --ssh_cluster_csv_path=enb_cluster.csv",
     ),
+    *(Template(name=name, description=description,
+               next_step="Import it from your scripts (e.g. `import plugins` with the project's "
+                         "plugins/ folder) and add its codecs to a compression experiment")
+      for name, description in (
+          ("zip", "Codecs from Python's standard library: DEFLATE (zlib), LZMA and BZIP2"),
+          ("lz4", "LZ4 through the lz4 program (Debian package lz4)"),
+          ("zstd", "Zstandard through the zstd program (Debian package zstd)"),
+          ("xz", "XZ (LZMA2) through the xz program (Debian package xz-utils)"),
+          ("bzip2", "bzip2 through the bzip2 program (Debian package bzip2)"),
+          ("brotli", "Brotli through the brotli program (Debian package brotli)"),
+          ("jpegxl", "JPEG XL through cjxl and djxl (Debian package libjxl-tools)"),
+          ("webp", "WebP, lossy and lossless, through cwebp and dwebp (Debian package webp)"),
+          ("jpeg2000", "JPEG 2000 through OpenJPEG's opj_compress and opj_decompress "
+                       "(Debian package libopenjp2-tools)"))),
     Template(
         name="montecarlo-pi",
         description="Demo project that approximates pi in a distributed way",
