@@ -264,6 +264,21 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_STATE_NAMES = frozenset({"_code", "_extra", "_ini", "_generation", "_exit_on_error", "_cli"})
+
+
+def _process_options() -> "Options":
+    """Return this process's ``enb.config.options``."""
+    import enb.config
+    return enb.config.options
+
+
+def _options_from_state(state: dict) -> "Options":
+    rebuilt = Options.__new__(Options)
+    rebuilt.__dict__.update(state)
+    return rebuilt
+
+
 class Options:
     """The ``enb.config.options`` object: attribute access to every option's current value.
 
@@ -364,8 +379,20 @@ class Options:
         default = OPTIONS[name].default
         return list(default) if isinstance(default, list) else default
 
+    def __reduce__(self):
+        # Column functions of a script's own classes reach ray's workers pickled by value,
+        # with the globals they use: the process's options must arrive as a reference to
+        # the worker's own (restored from the head and moved to the node's mount), not as a
+        # copy of the head's.
+        if self is _process_options():
+            return (_process_options, ())
+        return (_options_from_state, (self.__dict__.copy(),))
+
     # -- access --------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in _STATE_NAMES:
+            # Internals are never options (and must not recurse while being unpickled).
+            raise AttributeError(name)
         option = OPTIONS.get(name)
         if option is None:
             if name in self._extra:

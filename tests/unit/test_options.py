@@ -196,3 +196,17 @@ def test_import_enb_has_no_side_effects_and_is_fast(tmp_path):
                          text=True, check=True).stdout
     assert float(out) < 0.5
     assert list(tmp_path.iterdir()) == []
+
+
+def test_options_pickled_by_value_arrive_as_the_receiving_process_options():
+    # ray ships a script's own column functions by value, with the globals they read: the
+    # options must be the worker's (moved to a node's mount), never a copy of the head's.
+    import pickle
+
+    import enb.config
+    from enb.config.options import Options
+
+    assert pickle.loads(pickle.dumps(enb.config.options)) is enb.config.options
+    other = Options(argv=["--cpu_limit", "5"])
+    copy = pickle.loads(pickle.dumps(other))
+    assert copy is not other and copy.cpu_limit == 5
