@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 from enb.cluster_facts import (NODE_SCRIPT, PROBE_TIMEOUT, HeadListener, encode_args,
                                node_script_argv, parse_facts, port_ranges, probe_port,
                                run_script, script_failure)
-from enb.executors._ray_common import SESSION_BASE_DIR, PortPlan
+from enb.executors._ray.session import SESSION_BASE_DIR, PortPlan
 from enb.transport import (ClusterConfig, ClusterNode, CommandResult, Runner, SshOptions,
                            SubprocessRunner, ToolNotFoundError, classify_ssh_failure,
                            load_cluster_config)

@@ -7,7 +7,7 @@ the first row computed away from the head: it includes starting the head, joinin
 and the first remote task. (The clocks of simulated nodes are the head's; on a real cluster
 they would have to agree.) The ideal is one local
 ``ray start --head`` on free ports and a private temp dir, with the raylet setting enb's
-heads use (:data:`enb.executors._ray_head.RAY_SETTINGS`); this script then ends the ray
+heads use (:data:`enb.executors._ray.head.RAY_SETTINGS`); this script then ends the ray
 processes it started itself (they share its session), never ``ray stop``, which is global.
 """
 import json

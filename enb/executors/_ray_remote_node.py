@@ -73,7 +73,7 @@ class RemoteNodeSession:
                 mounted = mounting.submit(mount.start)
                 workdir = ex.node_workdir(mount.planned_path)
             ssh_argv = ex.node_agent_argv(self.index, self.node, head_address, workdir)
-            from ._ray_head import AgentProcess  # noqa: PLC0415
+            from ._ray.agent import AgentProcess  # noqa: PLC0415
             logger.info("%s: starting ray (joining %s)", self.name, head_address)
             with self._lock:
                 if self._stopped:

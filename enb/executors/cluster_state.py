@@ -258,14 +258,14 @@ def now() -> str:
 def attach(state: ClusterState, *, runtime_env: Mapping | None = None):
     """Connect this process to the cluster of ``state`` as ray's driver.
 
-    Return ``(driver, nodes)``: the :class:`~enb.executors._ray_head.DriverConnection` to
+    Return ``(driver, nodes)``: the :class:`~enb.executors._ray.head.DriverConnection` to
     disconnect later and the :class:`~enb.executors.base.Node` of every machine, the head first.
     Raise :class:`StaleClusterError` when its supervisor, head, token or a node is gone, and
     :class:`~enb.executors.base.ExecutorStartError` when ray refuses this driver (another
     Python release, say): the cluster is fine then, and is left alone.
     """
-    from ._ray_common import RaySession  # noqa: PLC0415
-    from ._ray_head import DriverConnection  # noqa: PLC0415
+    from ._ray.session import RaySession  # noqa: PLC0415
+    from ._ray.head import DriverConnection  # noqa: PLC0415
     from .base import ExecutorStartError, Node  # noqa: PLC0415
     reasons = state.stale_reasons()
     if reasons:
@@ -380,10 +380,10 @@ def clear(state: ClusterState, *, ssh_options=None, runner=None) -> None:
     parallel, on every recorded node over ssh, so that its ports are free for the next cluster.
     The nodes stop on their own when their agent's ssh session ends; the sweep makes sure.
     """
-    from . import _ray_node_agent  # noqa: PLC0415
+    from ..shipped import node_agent  # noqa: PLC0415
 
     clean = stop_supervisor(state)
-    _ray_node_agent.sweep(state.session)  # also removes the session folder, token included
+    node_agent.sweep(state.session)  # also removes the session folder, token included
     if not clean and state.remote_nodes:
         _sweep_nodes(state, ssh_options, runner)
     remove(state.path, state.session)
@@ -397,8 +397,8 @@ def _sweep_nodes(state: ClusterState, ssh_options, runner) -> None:
     """Stop the session's processes on every recorded node (in parallel, bounded in time)."""
     from enb.transport import ClusterConfigError, load_cluster_config, run_on_node  # noqa: PLC0415
 
-    from ._ray_common import RaySession  # noqa: PLC0415
-    from ._ray_head import agent_sweep_argv  # noqa: PLC0415
+    from ._ray.session import RaySession  # noqa: PLC0415
+    from ._ray.agent import agent_sweep_argv  # noqa: PLC0415
     try:
         config = load_cluster_config(state.csv_path)
     except ClusterConfigError as error:

@@ -4,8 +4,8 @@ Bring-up: the head starts ray with a session-unique temp dir, a fresh auth token
 in ``[ray_port, ray_port + ray_port_count)``; meanwhile every node, in parallel, gets the head's
 project folder mounted at ``~/.enb-remote`` (:class:`enb.transport.ReverseMount`) and, at the
 same time, over ssh, a ``ray start --block`` that joins the head as soon as the head can take it
-(:data:`enb.executors._ray_common.NODE_RAY_START`), run by enb's node agent
-(:mod:`enb.executors._ray_node_agent`). No row runs before every node has joined and mounted,
+(:data:`enb.executors._ray.start_command.NODE_RAY_START`), run by enb's node agent
+(:mod:`enb.shipped.node_agent`). No row runs before every node has joined and mounted,
 or failed and been stopped. The token travels on the agent's stdin and is written
 owner-only on the node. Workers on nodes run tasks from the mount, the head's from the project
 root, so relative paths mean the same everywhere and writes land in the head's project.
@@ -48,12 +48,12 @@ import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from ._ray_common import (SESSION_ENV, PortPlan, RaySession, accepted_ray_start_flags,
-                          ray_start_argv, ray_start_env)
+from ._ray.executor import (RayExecutor, enb_runtime_env, head_node_from_ray, import_ray,
+                            require_ray)
+from ._ray.session import SESSION_ENV, PortPlan, RaySession
+from ._ray.start_command import accepted_ray_start_flags, ray_start_argv, ray_start_env
 from ._ray_remote_node import NODES_POLL, RemoteNodeSession, disconnect_quietly
 from .base import ExecutorStartError, Node
-from .local_ray import (RayExecutor, enb_runtime_env, head_node_from_ray, import_ray,
-                        require_ray)
 
 logger = logging.getLogger("enb.executors.ray")
 
@@ -189,7 +189,7 @@ class SshRayClusterExecutor(RayExecutor):
 
         The session token is not in it: the agent reads it from stdin.
         """
-        from ._ray_head import agent_run_argv  # noqa: PLC0415
+        from ._ray.agent import agent_run_argv  # noqa: PLC0415
         ray_argv = ray_start_argv(
             self.port_plan, python=self.remote_python, head=False, session=self.session,
             head_address=head_address, num_cpus=node.cpu_limit,
@@ -210,7 +210,7 @@ class SshRayClusterExecutor(RayExecutor):
         if self._attach_to_running_cluster():
             super().start()
             return
-        from ._ray_head import RayHead  # noqa: PLC0415
+        from ._ray.head import RayHead  # noqa: PLC0415
         self.session = RaySession.new()
         self._alive = (0.0, None)
         self._masters_ended = False
@@ -506,7 +506,7 @@ class SshRayClusterExecutor(RayExecutor):
     def sweep_node(self, node) -> None:
         """Stop every process of this session on ``node`` and remove its files there."""
         from enb.transport import run_on_node  # noqa: PLC0415
-        from ._ray_head import agent_sweep_argv  # noqa: PLC0415
+        from ._ray.agent import agent_sweep_argv  # noqa: PLC0415
         result = run_on_node(node, agent_sweep_argv(self.remote_python, self.session),
                              runner=self.runner, ssh_options=self.session_ssh_options,
                              timeout=30)

@@ -18,7 +18,8 @@ import time
 import pytest
 
 from enb.executors import WorkerLostError
-from enb.executors._ray_common import SESSION_ENV, has_ray_client
+from enb.executors._ray.session import SESSION_ENV
+from enb.executors._ray.start_command import has_ray_client
 
 if importlib.util.find_spec("ray") is None:
     if os.environ.get("CI"):

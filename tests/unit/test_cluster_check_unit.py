@@ -554,7 +554,7 @@ def test_enb_is_shipped_to_the_workers_only_when_a_joining_node_runs_another_enb
         monkeypatch, node_digests, shipped):
     import enb
     from enb.cluster_facts import package_digest
-    from enb.executors import local_ray
+    from enb.executors._ray import executor as ray_executor
     from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
     mine = package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
     nodes = [ClusterNode("10.0.0.2", ssh_user="a"), ClusterNode("10.0.0.3", ssh_user="b")]
@@ -565,7 +565,7 @@ def test_enb_is_shipped_to_the_workers_only_when_a_joining_node_runs_another_enb
     executor._preflight = {by_user[user]: "ssh: refused" for user, digest
                            in node_digests.items() if digest == "broken-node"}
     executor._preflight_done.set()
-    monkeypatch.setattr(local_ray, "_local_workers_import", lambda package: True)
+    monkeypatch.setattr(ray_executor, "_local_workers_import", lambda package: True)
     env = executor._workers_runtime_env()
     assert (env is not None) == shipped
     if shipped:

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from enb.executors._ray_common import SESSION_ENV, RaySession
-from enb.executors._ray_head import agent_run_argv, agent_sweep_argv
+from enb.executors._ray.agent import agent_run_argv, agent_sweep_argv
+from enb.executors._ray.session import SESSION_ENV, RaySession
 
 pytestmark = pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc (Linux)")
 
@@ -260,7 +260,7 @@ time.sleep(300)
 
 def test_the_agent_forwards_what_workers_print_on_request_and_the_rest_at_the_end(
         session, capsys):
-    from enb.executors._ray_head import AgentProcess, flush_worker_output
+    from enb.executors._ray.agent import AgentProcess, flush_worker_output
     argv = agent_run_argv(sys.executable, session,
                           [sys.executable, "-c", FAKE_RAY_WITH_WORKER_OUTPUT,
                            "--include-log-monitor", "false"], {}, token_from_stdin=False)
@@ -283,7 +283,7 @@ def test_the_agent_forwards_what_workers_print_on_request_and_the_rest_at_the_en
 
 def test_asking_for_output_never_blocks_on_an_agent_that_stalls_or_is_gone():
     import threading
-    from enb.executors._ray_head import AgentProcess, flush_worker_output
+    from enb.executors._ray.agent import AgentProcess, flush_worker_output
     # An "agent" that never reads its stdin (its ssh connection stalled): once the pipe is
     # full, a request is not made, instead of blocking the run.
     stalled = AgentProcess("stalled", [sys.executable, "-c", "import time; time.sleep(60)"])

@@ -23,10 +23,12 @@ import threading
 import uuid
 from typing import Any, Callable, Mapping
 
-from ._ray_common import WORKDIR_ENV
-from .base import Pool, WorkerLostError
+import enb
 
-logger = logging.getLogger("enb.executors.ray")
+from ..base import Pool, WorkerLostError
+from .session import WORKDIR_ENV
+
+logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
 # Worker side (runs inside ray worker processes)
@@ -64,7 +66,7 @@ def _adopt_workdir() -> None:
     relative to the project root (the keys of dataset files) and the folder options inside the
     project (``--plot_dir``...) must resolve there."""
     if _workdir is not None:
-        from ..config import options  # noqa: PLC0415
+        from ...config import options  # noqa: PLC0415
         options.rebase(_workdir)
 
 
@@ -183,7 +185,7 @@ def _installed_roots() -> list[str]:
     import site  # noqa: PLC0415
     import sysconfig  # noqa: PLC0415
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sysconfig.get_paths()["stdlib"],
-             os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}  # enb itself
+             os.path.dirname(os.path.abspath(enb.__file__))}  # enb itself
     roots.update(site.getsitepackages() if hasattr(site, "getsitepackages") else ())
     return [os.path.realpath(root) for root in roots if root]
 
