@@ -115,7 +115,12 @@ def in_worker() -> bool:
     if _WORKER:
         return True
     rows = sys.modules.get("enb.rows")
-    return rows is not None and getattr(rows, "_STATE", None) is not None
+    if rows is None or getattr(rows, "_STATE", None) is None:
+        return False
+    # A table's state set up in the head itself (tests do) does not make it a worker.
+    import multiprocessing
+    return multiprocessing.parent_process() is not None or \
+        os.path.basename(sys.argv[0] if sys.argv else "") == "default_worker.py"
 
 
 def init_worker(options_values: dict, generation) -> None:
