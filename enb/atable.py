@@ -249,6 +249,10 @@ class ATable(metaclass=MetaTable):
     #: row's column functions run inside (set-up they share, undone when the row ends, also
     #: when a column fails). Compression experiments use it for their temporary files.
     row_scope = None
+    #: Classes (or "module:QualName" strings) that columns declared with has_object_values
+    #: may hold besides the common types enb loads itself (numpy, pandas, datetime, ...):
+    #: object cells are unpickled through this allow-list, so a crafted file runs no code.
+    stored_classes: tuple = ()
 
     def __init__(self, index="index", csv_support_path=None, column_to_properties=None,
                  progress_report_period=None):
@@ -264,8 +268,13 @@ class ATable(metaclass=MetaTable):
         if progress_report_period is not None and progress_report_period < 0:
             raise ValueError(f"invalid progress_report_period {progress_report_period}")
         self.progress_report_period = progress_report_period
-        self._memory_rows: dict = {}
         self._store = None
+
+    def __getstate__(self):
+        # The store (and the rows it caches) stays on the head: workers write no file.
+        state = dict(self.__dict__)
+        state["_store"] = None
+        return state
 
     # -- declaration helpers (enb 1.x API) ------------------------------------------------
     @classmethod

@@ -19,7 +19,9 @@ from . import rows as row_module
 from .config import options
 from .executors import WorkerLostError, get_executor
 from .indices import check_definition, check_target_indices, get_canonical_path
-from .persistence import KEY_COLUMN, TIMESTAMP_COLUMNS, ColumnFailedError, TableStore
+from .persistence import (KEY_COLUMN, TIMESTAMP_COLUMNS, ColumnFailedError, MemoryStore,
+                          TableStore)
+from .persistence.objects import class_pairs
 
 logger = logging.getLogger("enb")
 
@@ -71,6 +73,30 @@ def _canonical(value):
     return value
 
 
+def _index_value(table, value):
+    """Return an index value as a key holds it (numpy scalars as Python); refuse what cannot."""
+    kind = type(value)
+    if kind in (str, int):
+        return value
+    if kind.__module__ == "numpy" and getattr(value, "ndim", None) == 0 and \
+            hasattr(value, "item"):
+        value = value.item()
+        kind = type(value)
+    elif isinstance(value, os.PathLike):
+        value = os.fspath(value)
+        kind = type(value)
+    if kind is float and not math.isfinite(value):
+        raise ValueError(f"{type(table).__name__}.get_df: the index value {value!r} cannot make "
+                         f"a row key ({'NaN never equals itself' if value != value else 'it'}"
+                         f"{'' if value != value else ' has no literal'}, so its row could "
+                         f"never be found again); give finite numbers or strings")
+    if kind not in (str, int, float, bool):
+        raise TypeError(f"{type(table).__name__}.get_df: the index value {value!r:.60} (a "
+                        f"{kind.__module__}.{kind.__qualname__}) cannot make a row key; index "
+                        f"values are str, int, float or bool")
+    return value
+
+
 def _resolve_targets(table, target_indices) -> tuple[list, list]:
     """Return (keys, index values) of the targets, in order; reject duplicates and no targets."""
     targets = check_target_indices(table, target_indices)
@@ -82,8 +108,8 @@ def _resolve_targets(table, target_indices) -> tuple[list, list]:
     width = len(table.indices)
     # Index values that are never paths (a summary's group labels) are not resolved as files.
     canonical = _canonical if getattr(table, "indices_are_paths", True) else (lambda value: value)
-    if width == 1 and all(type(t) in (int, float) for t in targets):
-        # The common case of numeric indices: no path to canonicalise, no tuple to unpack.
+    if width == 1 and all(type(t) is int for t in targets):
+        # The common case of int indices: no path to canonicalise, no tuple to unpack.
         keys = [str((t,)) for t in targets]
         indices = targets
         targets = ()
@@ -94,7 +120,7 @@ def _resolve_targets(table, target_indices) -> tuple[list, list]:
         if len(values) != width:
             raise ValueError(f"{type(table).__name__}.get_df: index {target!r} has {len(values)} "
                              f"values but the table's index is {table.indices}")
-        values = [canonical(v) for v in values]
+        values = [canonical(_index_value(table, v)) for v in values]
         keys.append(str(tuple(values)))
         indices.append(values[0] if width == 1 else tuple(values))
     if len(set(keys)) != len(keys):
@@ -139,15 +165,20 @@ def _check_selected_columns(table) -> None:
             f"{', '.join(c for c in _columns(table) if c not in TIMESTAMP_COLUMNS)}")
 
 
-def _store_for(table) -> TableStore | None:
+def _store_for(table) -> TableStore | MemoryStore:
     path = table.csv_support_path
-    if not path:
-        return None
-    columns = _columns(table)
-    path = options.project_path(path)  # a relative path is the project's, wherever we run
+    columns = [c for c in _columns(table) if c not in table.indices]
     store = getattr(table, "_store", None)
-    if store is None or store.csv_path != path or store.column_order != columns:
-        store = TableStore(path, table.indices, columns, _storage_kinds(table))
+    if path:
+        path = options.project_path(path)  # a relative path is the project's, wherever we run
+        if not isinstance(store, TableStore) or store.csv_path != os.path.abspath(path) \
+                or store.column_order != columns:
+            store = TableStore(path, table.indices, columns, _storage_kinds(table),
+                               class_pairs(getattr(table, "stored_classes", ())))
+            table._store = store
+    elif not isinstance(store, MemoryStore) or store.column_order != columns:
+        store = MemoryStore(table.indices, columns, _storage_kinds(table),
+                            class_pairs(getattr(table, "stored_classes", ())))
         table._store = store
     return store
 
@@ -166,11 +197,8 @@ def _columns(table) -> list[str]:
            [c for c in TIMESTAMP_COLUMNS if c in names]
 
 
-def _load(table) -> dict:
-    store = _store_for(table)
-    if store is None:
-        return table.__dict__.setdefault("_memory_rows", {})
-    return store.load()
+def _load(table):
+    return _store_for(table).load()
 
 
 # -- get_df -----------------------------------------------------------------------------
@@ -205,35 +233,19 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
         # --retry_failed: recompute the rows recorded as failed, and nothing else.
         retry_only = _failed_keys(table) if options.retry_failed and table.csv_support_path \
             else None
-        tasks = []
-        for key, index in zip(keys, indices):
-            if retry_only is not None and key not in retry_only:
-                continue
-            known = stored.get(key)
-            if known is None:
-                tasks.append((key, index, {}, tuple(wanted)))
-                continue
-            if overwrite or retry_only is not None:
-                missing = tuple(wanted)
-                known = {c: v for c, v in known.items() if c in TIMESTAMP_COLUMNS}
-            else:
-                missing = tuple(c for c in wanted if c not in known)
-            if missing:
-                tasks.append((key, index, known, missing))
+        tasks = _plan(stored, keys, indices, wanted, overwrite, retry_only)
         report.loaded = len(keys) - len(tasks)
         if tasks:
             try:
                 failures = _run(table, tasks, stored, chunk_size, report)
             except BaseException:
                 # Ctrl-C or an error: what finished is in the journal; fold it in now.
-                if _store_for(table) is not None:
-                    _store_for(table).fold(order=keys)
+                _store_for(table).fold(order=keys)
                 raise
     store = _store_for(table)
-    if store is not None:
-        if fill:
-            _record_failures(table, failures, set(keys))
-        stored = store.fold(order=keys)
+    if fill and table.csv_support_path:
+        _record_failures(table, failures, set(keys))
+    stored = store.fold(order=keys)
     report.wall_seconds = time.perf_counter() - started
     table.last_report = report
     if report.computed or report.failed:
@@ -257,17 +269,92 @@ def load_df(table):
     """Return the stored rows of a table as a DataFrame (nothing computed)."""
     stored = _load(table)
     columns = _columns(table)
-    return _dataframe(table, list(stored), stored, columns, fill=False)
+    return _dataframe(table, list(stored.keys) if stored is not None else [], stored, columns,
+                      fill=False)
+
+
+def _plan(stored, keys, indices, wanted, overwrite, retry_only) -> list:
+    """Return the tasks (key, index, known cells, missing columns) of the targets' missing cells."""
+    import numpy as np
+    import pandas as pd
+    if stored is None or not len(stored):
+        return [(key, index, {}, tuple(wanted)) for key, index in zip(keys, indices)
+                if retry_only is None or key in retry_only]
+    positions = stored.keys.get_indexer(pd.Index(keys, dtype=object))
+    found = positions >= 0
+    if overwrite or retry_only is not None:
+        lacking = found
+    else:
+        lacking = np.zeros(len(keys), bool)
+        for column in wanted:
+            if column not in stored.frame.columns:
+                lacking[:] = True
+                break
+            if column in stored.absent:
+                lacking[found] |= stored.absent[column][positions[found]]
+    tasks = []
+    names = list(stored.frame.columns)
+    for i in np.flatnonzero(~found | lacking):
+        key, index = keys[i], indices[i]
+        if retry_only is not None and key not in retry_only:
+            continue
+        if not found[i]:
+            tasks.append((key, index, {}, tuple(wanted)))
+            continue
+        known = _row_cells(stored, names, positions[i])
+        if overwrite or retry_only is not None:
+            known = {c: v for c, v in known.items() if c in TIMESTAMP_COLUMNS}
+            missing = tuple(wanted)
+        else:
+            missing = tuple(c for c in wanted if c not in known)
+        if missing:
+            tasks.append((key, index, known, missing))
+    return tasks
+
+
+def _row_cells(stored, names, position) -> dict:
+    values = stored.frame.iloc[position].tolist()
+    return {name: value for name, value in zip(names, values)
+            if not (name in stored.absent and stored.absent[name][position])}
 
 
 def _dataframe(table, keys, stored, columns, fill):
+    import numpy as np
     import pandas as pd
     names = table.indices + columns
+    if stored is None or not len(stored):
+        if not fill:
+            keys = []
+        return pd.DataFrame({name: [None] * len(keys) for name in names},
+                            index=pd.Index(keys, name=KEY_COLUMN, dtype=object), columns=names)
+    positions = stored.keys.get_indexer(pd.Index(keys, dtype=object))
     if not fill:
-        keys = [k for k in keys if k in stored]
-    records = [stored.get(k, {}) for k in keys]
-    data = {name: [r.get(name) for r in records] for name in names}
-    return pd.DataFrame(data, index=pd.Index(keys, name=KEY_COLUMN), columns=names)
+        keep = positions >= 0
+        keys = [k for k, f in zip(keys, keep) if f]
+        positions = positions[keep]
+    identity = len(positions) == len(stored) and bool(
+        (positions == np.arange(len(positions))).all())
+    missing = positions < 0
+    data = {}
+    for name in names:
+        if name not in stored.frame.columns:
+            data[name] = np.full(len(keys), None, dtype=object)
+            continue
+        values = stored.frame[name].to_numpy()
+        mask = stored.absent.get(name)
+        if identity and mask is None:
+            data[name] = values
+            continue
+        taken = values.take(np.where(missing, 0, positions)) if len(values) else \
+            np.empty(len(positions), dtype=values.dtype)
+        gone = missing | (mask[np.where(missing, 0, positions)] if mask is not None
+                          else np.zeros(len(positions), bool))
+        if gone.any():
+            taken = taken.astype(object)
+            taken[gone] = None
+        data[name] = taken
+    return pd.DataFrame(data, index=pd.Index(keys, name=KEY_COLUMN, dtype=object),
+                        columns=names)
 
 
 # -- failures kept for --retry_failed --------------------------------------------------
@@ -375,7 +462,7 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
     isolate: collections.deque = collections.deque()
     alone = None  # the future of the row running alone, if any
     board = RowBoard(4 * executor.max_workers + 4)
-    initargs = (table, options.snapshot(), board)
+    initargs = (table, options.snapshot(), board, store.layout())
     row_timeout = float(options.row_timeout or 0)
     if row_timeout < 0:
         row_timeout = 0.0
@@ -494,12 +581,7 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
                         progress.update(0, failed=0)
                         continue
                     sizer.observe(result)
-                    rows = result.rows
-                    for key, values in rows:
-                        old = stored.get(key)
-                        stored[key] = {**old, **values} if old else values
-                    if store is not None:
-                        store.append(rows, blob=result.rows_blob)
+                    store.append(result.record)
                     stats = report.nodes.setdefault(result.node, NodeStats())
                     stats.rows += result.row_count - len(result.failures)
                     stats.failed += len(result.failures)
@@ -522,8 +604,7 @@ def _run(table, tasks, stored, chunk_size, report) -> list:
                 submit_more()
     finally:
         progress.close()
-        if store is not None:
-            store.close_journal()
+        store.close_journal()
     return failures
 
 

@@ -177,7 +177,7 @@ class Experiment(atable.ATable):
         self.__dict__["_dataset_table_df"] = frame
 
     def __getstate__(self):
-        state = dict(self.__dict__)
+        state = super().__getstate__()
         frame = state.get("_dataset_table_df")
         if frame is not None and not isinstance(frame, _PickledFrame):
             state["_dataset_table_df"] = _PickledFrame(frame)

@@ -43,17 +43,13 @@ class RowTimeoutError(BaseException):
 @dataclasses.dataclass
 class ChunkResult:
     """What a worker sends back for one chunk."""
-    rows_blob: bytes      # pickled [(key, {column: value})] of finished or partial rows:
-    #                       the head unpickles it once and journals these very bytes
+    record: bytes | None  # finished or partial rows as one journal record (CSV text and type
+    #                       tags, enb.persistence.batch): the head journals these very bytes
     failures: list        # [RowFailure]
     node: str             # the worker's node address (see enb.misc.get_node_ip)
     pid: int
     seconds: float        # time spent in column functions for this chunk
     row_count: int        # rows run: the chunk's first row_count tasks (the rest did not run)
-
-    @property
-    def rows(self) -> list:
-        return pickle.loads(self.rows_blob)
 
 
 class Row(dict):
@@ -70,9 +66,10 @@ class _WorkerState:
     board: object = None       # the run's RowBoard (enb.rowboard), if the head gave one
     row_timeout: float = 0.0   # seconds (0: none)
     alarm_armed: bool = False
+    layout: object = None      # enb.persistence.batch.CellLayout: how rows are written
 
 
-def init_worker(table, options_values: dict | None, board=None) -> None:
+def init_worker(table, options_values: dict | None, board=None, layout=None) -> None:
     """Prepare this worker process for a table: the head's options and a random seed of its own.
 
     The executor has already moved the worker to its working directory (the project root, or
@@ -96,7 +93,15 @@ def init_worker(table, options_values: dict | None, board=None) -> None:
     _STATE = _WorkerState(table=table, node=get_node_ip(), functions=functions,
                           index_names=list(table.indices),
                           row_scope=table.row_scope if getattr(type(table), "row_scope", None)
-                          else None, board=board, row_timeout=timeout)
+                          else None, board=board, row_timeout=timeout,
+                          layout=layout or _default_layout(table))
+
+
+def _default_layout(table):
+    from .persistence.batch import CellLayout
+    from .persistence.columns import KEY_COLUMN
+    return CellLayout((KEY_COLUMN, *table.indices, *(
+        c for c in table.column_to_properties if c not in table.indices)), {})
 
 
 def _row_timed_out(signum, frame):
@@ -165,7 +170,7 @@ def run_chunk(tasks: list, token: int = 0) -> ChunkResult:
     board = state.board
     slot = board.start_chunk(token) if board is not None else -1
     timeout = state.row_timeout
-    results, failures = [], []
+    results, failures, is_new, row_tasks = [], [], [], []
     started = time.perf_counter()
     scope = state.row_scope
     ran = 0
@@ -209,13 +214,24 @@ def run_chunk(tasks: list, token: int = 0) -> ChunkResult:
                         new.update(zip(index_names, index))
                 new["row_updated"] = now
                 results.append((key, new))
+                is_new.append(not known)
+                row_tasks.append((key, index))
             if stop:
                 break
     finally:
         if slot >= 0:
             board.end_chunk(slot)
-    return ChunkResult(rows_blob=pickle.dumps(results, protocol=pickle.HIGHEST_PROTOCOL),
-                       failures=failures, node=node, pid=os.getpid(),
+    from .persistence.batch import encode_rows
+    encoded = encode_rows(results, is_new, state.layout)
+    failed = {failure.key for failure in failures}
+    for position, column, message in encoded.refused:
+        key, index = row_tasks[position]
+        if key not in failed:  # a row is reported once, at its first failure
+            failed.add(key)
+            failures.append(RowFailure(key=key, index=index, column=column,
+                                       traceback=f"{message}\n", exception=None, node=node,
+                                       pid=os.getpid()))
+    return ChunkResult(record=encoded.record, failures=failures, node=node, pid=os.getpid(),
                        seconds=time.perf_counter() - started, row_count=ran)
 
 

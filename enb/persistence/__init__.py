@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from .columns import KEY_COLUMN, TIMESTAMP_COLUMNS
 from .errors import ColumnFailedError, CorruptedTableError, StorageError
-from .store import TableStore, atomic_write
+from .files import atomic_write
+from .store import MemoryStore, TableStore
 
 __all__ = ["KEY_COLUMN", "TIMESTAMP_COLUMNS", "ColumnFailedError", "CorruptedTableError",
-           "StorageError", "TableStore", "atomic_write"]
+           "MemoryStore", "StorageError", "TableStore", "atomic_write"]
