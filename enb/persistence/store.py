@@ -170,6 +170,9 @@ class TableStore:
         New rows are written in ``order`` (the targets of the run) where given.
         """
         session, self._session = self._session, None
+        if not os.path.lexists(self.journal_path):
+            with table_lock(self.lock_path, exclusive=False):
+                return self._read_csv()
         with table_lock(self.lock_path, exclusive=True):
             stored = self._read_csv()
             if not os.path.lexists(self.journal_path):

@@ -267,7 +267,11 @@ def _decode_frame(frame, header, tags, index_names, declared, allowed, path, tru
 
 
 def _tags_of(tag) -> set:
-    return {tag} if isinstance(tag, str) else {tag[0], *tag[1].values()}
+    if isinstance(tag, str):
+        return {tag}
+    if isinstance(tag, tuple):
+        return {tag[0], *tag[1].values()}
+    return set(tag)
 
 
 def _index_column(values):
