@@ -194,7 +194,7 @@ class SummaryTable(ATable):
             raise ValueError(f"{type(self).__name__}: the reference DataFrame has no groups "
                              f"(group_by={self.group_by!r})")
         if not self.csv_support_path:
-            self._memory_rows = {}  # in memory, a summary is of this call's groups only
+            self._store = None  # in memory, a summary is of this call's groups only
         self.label_to_df = GroupFrames(groups)
         try:
             return super().get_df(target_indices=list(groups), target_columns=target_columns,
