@@ -11,7 +11,7 @@ import itertools
 import pytest
 
 import enb.executors as executors
-from enb import engine
+from enb import dispatch
 from enb.atable import ATable, ColumnFailedError
 from enb.executors.base import Executor, Node, Pool, WorkerLostError
 
@@ -78,7 +78,7 @@ def cluster(monkeypatch, fresh_options):
             made.append(self)
 
     monkeypatch.setattr(executors, "executor_class", lambda name: Recording)
-    monkeypatch.setattr(engine, "get_executor", lambda options: Recording().__enter__())
+    monkeypatch.setattr(dispatch, "get_executor", lambda options: Recording().__enter__())
     fresh_options.chunk_size = 1
     FakeCluster.broken, FakeCluster.poison = set(), set()
     yield made
@@ -99,7 +99,7 @@ def test_a_node_that_keeps_losing_work_is_dropped_and_no_row_is_lost(cluster, tm
             fresh += 1
         if node == "n1":
             seen.update(keys)
-    assert fresh == engine.MAX_NODE_LOSSES
+    assert fresh == dispatch.MAX_NODE_LOSSES
     assert all(node != "n1" for node, _ in executor.sent[when:])
     assert table.last_report.lost_nodes == ["n1"]
     assert "n1: lost during the run" in table.last_report.summary()
@@ -116,7 +116,7 @@ def test_a_row_that_kills_every_worker_fails_alone_and_drops_no_node(cluster, tm
     assert cluster[0].dropped == []
     # lost MAX_ATTEMPTS times beside other rows, then once more alone
     attempts = [node for node, keys in cluster[0].sent if "(7,)" in keys]
-    assert len(attempts) == engine.MAX_ATTEMPTS + 1
+    assert len(attempts) == dispatch.MAX_ATTEMPTS + 1
     assert cluster[0].sent[-1][1] == ["(7,)"]
 
 
@@ -187,7 +187,7 @@ def test_rows_lost_beside_a_row_that_kills_its_worker_are_not_failed(monkeypatch
             super().__init__(cpu_limit)
             made.append(self)
 
-    monkeypatch.setattr(engine, "get_executor", lambda options: Recording().__enter__())
+    monkeypatch.setattr(dispatch, "get_executor", lambda options: Recording().__enter__())
     fresh_options.chunk_size = 1
     FakeProcessPool.poison = {2}
     with pytest.raises(ColumnFailedError) as caught:
@@ -197,7 +197,7 @@ def test_rows_lost_beside_a_row_that_kills_its_worker_are_not_failed(monkeypatch
     assert [e.index for e in caught.value.exception_list] == [2]
     assert "the last time alone" in caught.value.exception_list[0].msg
     with_row_2 = [group for group in made[0].groups if ["(2,)"] in group]
-    assert len(with_row_2) == engine.MAX_ATTEMPTS + 1
+    assert len(with_row_2) == dispatch.MAX_ATTEMPTS + 1
     assert any(len(group) > 1 for group in with_row_2)  # lost beside other rows,
     assert with_row_2[-1] == [["(2,)"]]  # then once alone
     df = Squares(index="i", csv_support_path=tmp_path / "b.csv").get_df(

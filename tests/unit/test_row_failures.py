@@ -10,6 +10,7 @@ import time
 import pytest
 
 import enb
+import enb.dispatch
 from enb.atable import ATable, ColumnFailedError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -121,7 +122,7 @@ class Slow(ATable):
 
 def test_verbose_says_which_rows_run_where_and_for_how_long(fresh_options, monkeypatch,
                                                              caplog):
-    monkeypatch.setattr(enb.engine, "RUNNING_REPORT_SECONDS", 1.0)
+    monkeypatch.setattr(enb.dispatch, "RUNNING_REPORT_SECONDS", 1.0)
     fresh_options.verbose = 1
     fresh_options.progress_report_period = 0.5
     with caplog.at_level(logging.INFO, logger="enb"):
