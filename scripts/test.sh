@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" -eq 0 ]; then
   bash .ci/setup-cluster-deps.sh
   bash .ci/setup-codec-deps.sh
+  bash .ci/setup-analysis-deps.sh
 fi
 
 VENV=${ENB_VENV:-.venv}

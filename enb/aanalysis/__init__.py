@@ -26,3 +26,13 @@ def columnname_to_labels(column_name):
     if len(parts) == 2:
         return _clean_column_name(parts[0]), _clean_column_name(parts[1])
     return _clean_column_name(column_name), None
+
+
+# The public classes answer to enb 1.x's names (enb.aanalysis.X): in reprs, pickles and in the
+# .ini sections that configure them ([enb.aanalysis.ScalarNumericAnalyzer]).
+for _cls in (Analyzer, AnalyzerSummary, ScalarNumericAnalyzer, ScalarNumericSummary,
+             TwoNumericAnalyzer, TwoNumericSummary, DictNumericAnalyzer, DictNumericSummary,
+             ScalarNumeric2DAnalyzer, ScalarNumeric2DSummary, ScalarNumericJointAnalyzer,
+             ScalarNumericJointSummary, HistogramKeyBinner):
+    _cls.__module__ = __name__
+del _cls

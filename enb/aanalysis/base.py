@@ -125,8 +125,13 @@ class Analyzer(ATable):
     #: Decimals of the numbers in the LaTeX tables.
     latex_decimal_count = 3
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._declared_attributes = _public_attributes(cls)
+
     def __init__(self, csv_support_path=None, column_to_properties=None,
                  progress_report_period=None):
+        apply_ini_sections(type(self))
         super().__init__(csv_support_path=csv_support_path,
                          column_to_properties=column_to_properties,
                          progress_report_period=progress_report_period)
@@ -219,6 +224,8 @@ class Analyzer(ATable):
                                             kwargs))
             logger.info("rendering %d figures with %s", len(specs), type(self).__name__)
             outcomes = render_figures(specs, raise_on_failure=False)
+            #: What rendering did, figure by figure (files written or error, and the node).
+            self.last_render_outcomes = outcomes
             table_paths = self.save_analysis_tables(
                 group_by=group_by, reference_group=reference_group,
                 selected_render_modes=modes, summary_df=summary_df,
@@ -366,6 +373,48 @@ class Analyzer(ATable):
         tables.write_latex(summary_df[latex_columns].rename(columns=renames), tex_path,
                            decimals=self.latex_decimal_count)
         return [csv_path, tex_path]
+
+
+def _public_attributes(cls) -> dict:
+    return {k: v for k, v in vars(cls).items()
+            if not k.startswith("_") and not callable(v) and not isinstance(v, (property,
+                                                                                classmethod,
+                                                                                staticmethod))}
+
+
+Analyzer._declared_attributes = _public_attributes(Analyzer)
+_CONFIGURED: set = set()
+
+
+def apply_ini_sections(cls) -> None:
+    """Set ``cls``'s attributes (and its bases') from their ``.ini`` sections, once per class.
+
+    As in enb 1.x, ``[enb.aanalysis.ScalarNumericAnalyzer]`` (or ``[module.Class]`` for a
+    script's own analyzer) in enb's .ini files sets that class's attributes. It happens when
+    the class is first used rather than at import; an attribute a script already changed in
+    code keeps the script's value.
+    """
+    from ..config.aini import ini
+    from ..misc import class_to_fqn
+    for klass in reversed(cls.__mro__):
+        if klass in _CONFIGURED or not (isinstance(klass, type) and issubclass(klass, Analyzer)):
+            continue
+        _CONFIGURED.add(klass)
+        section = class_to_fqn(klass)
+        parser = ini.config_parser
+        if not parser.has_section(section):
+            continue
+        for key in parser.options(section):
+            if key in parser.defaults() and key not in parser._sections.get(section, {}):
+                continue
+            if not hasattr(klass, key):
+                logger.warning("[%s] %s in the .ini files: %s has no such attribute; ignored",
+                               section, key, klass.__name__)
+                continue
+            declared = next((vars(k)["_declared_attributes"][key] for k in klass.__mro__
+                             if key in vars(k).get("_declared_attributes", {})), None)
+            if getattr(klass, key) is declared:
+                setattr(klass, key, ini.get_key(section, key))
 
 
 def _finite(value) -> bool:

@@ -17,7 +17,6 @@ import io
 import os
 import urllib.parse
 
-from .naming import selection_text
 from .grouping import get_groupby_str
 from .tables import replacing
 
@@ -39,6 +38,7 @@ class Section:
     key: tuple
     figures: list
     tables: list        # absolute paths of the CSV/LaTeX files
+    folder: str = ""    # of the figures, relative to the page
 
 
 #: index.html path -> the sections this process wrote there, in order.
@@ -58,7 +58,8 @@ def record(analyzer, target_columns, group_by, reference_group, specs, outcomes,
         png = pdf[:-4] + ".png" if pdf.lower().endswith(".pdf") else None
         figures.append(FigureEntry(pdf=pdf, png=png, error=outcome.error))
     name = type(analyzer).__name__
-    title = ", ".join(selection_text(c) if not isinstance(c, str) else c for c in target_columns)
+    title = ", ".join(c if isinstance(c, str) else " vs ".join(map(str, c))
+                      for c in target_columns)
     if group_by:
         title += f" — grouped by {get_groupby_str(group_by)}"
     if reference_group is not None:
@@ -68,6 +69,8 @@ def record(analyzer, target_columns, group_by, reference_group, specs, outcomes,
     sections = _RUNS.setdefault(path, [])
     _STARTED.setdefault(path, datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S"))
     section = Section(name, title, key, figures, [os.path.abspath(p) for p in table_paths])
+    if figures:
+        section.folder = os.path.relpath(os.path.dirname(figures[0].pdf), folder)
     for i, existing in enumerate(sections):
         if existing.key == key:
             sections[i] = section
@@ -156,6 +159,8 @@ def render_page(sections: list, base: str, started: str) -> str:
         out.append(f'<h2 id="a{number}">{html.escape(analyzer)}</h2>')
         for section in items:
             out.append(f'<h3 id="{anchors[id(section)]}">{html.escape(section.title)}</h3>')
+            if section.folder:
+                out.append(f'<p class="files">Figures in {html.escape(section.folder)}</p>')
             csv_files = [p for p in section.tables if p.endswith(".csv")]
             if csv_files:
                 out.append(_table_html(csv_files[0]))

@@ -48,7 +48,9 @@ class ScalarNumericAnalyzer(Analyzer):
             show_global=show_global, show_count=show_count, **column_kwargs)
         if self.sort_by_average:
             averages = dict(zip(summary_df["group_label"], summary_df[f"{column_selection}_avg"]))
-            column_kwargs["group_name_order"] = sorted(averages, key=lambda g: averages[g])
+            column_kwargs["group_name_order"] = sorted(
+                (g for g in averages if g in column_kwargs["pds_by_group_name"]),
+                key=lambda g: averages[g])
         label = column_label(column_to_properties, column_selection)
         suffix = f" difference vs. {reference_group}" if reference_group is not None else ""
         properties = column_to_properties.get(column_selection)

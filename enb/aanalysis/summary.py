@@ -163,10 +163,12 @@ class AnalyzerSummary(_SummaryBase):
         summary_df = pd.DataFrame(columns, index=pd.Index([str((label,)) for label in labels],
                                                           name=KEY_COLUMN))
         self._compute_added_columns(summary_df)
-        for name, selection, mode in self._render_columns:
-            summary_df[name] = pd.Series(
-                self.compute_plot_elements(groups, summary_df, selection, mode),
-                index=summary_df.index, dtype=object)
+        elements = {name: pd.Series(self.compute_plot_elements(groups, summary_df, selection,
+                                                               mode),
+                                    index=summary_df.index, dtype=object)
+                    for name, selection, mode in self._render_columns}
+        if elements:
+            summary_df = pd.concat([summary_df, pd.DataFrame(elements)], axis=1)
         return summary_df
 
     def apply_reference_bias_once(self) -> None:

@@ -75,3 +75,28 @@ def test_file_names_with_group_and_reference():
     # Several modes in the analyzer's declared order, whatever order they are given in.
     assert naming.modes_text({"boxplot", "histogram", "hbar"},
                              ("histogram", "hbar", "boxplot")) == "histogram__hbar__boxplot"
+
+
+def test_ini_sections_set_analyzer_attributes_unless_the_script_set_them(tmp_path, monkeypatch):
+    from enb.aanalysis import base
+    from enb.config.aini import ini
+
+    class IniAnalyzer(enb.aanalysis.ScalarNumericAnalyzer):
+        pass
+
+    class CodeAnalyzer(enb.aanalysis.ScalarNumericAnalyzer):
+        pass
+
+    CodeAnalyzer.show_grid = "set in code"
+    for name in ("IniAnalyzer", "CodeAnalyzer"):
+        ini.set_key(f"{__name__}.{name}", "show_grid", "True")
+        ini.set_key(f"{__name__}.{name}", "histogram_bin_count", "7")
+    try:
+        assert IniAnalyzer().show_grid is True and IniAnalyzer.histogram_bin_count == 7
+        assert CodeAnalyzer().show_grid == "set in code"
+        assert CodeAnalyzer.histogram_bin_count == 7
+        # The library's own classes keep their defaults.
+        assert enb.aanalysis.ScalarNumericAnalyzer.histogram_bin_count == 50
+    finally:
+        ini.reload()
+    assert repr(enb.aanalysis.ScalarNumericAnalyzer).endswith("enb.aanalysis.ScalarNumericAnalyzer'>")

@@ -40,6 +40,8 @@ def ray_version() -> str:
 def requirements() -> list[str]:
     """Return what the node venv needs besides the project."""
     return [f"ray=={ray_version()}", "pandas", "numpy", "pytest", "tqdm",
+            # enb[plot]: figures render on the nodes too
+            "matplotlib", "scipy",
             # The project is built without build isolation (no index needed each
             # session); Debian's setuptools 66 needs the wheel package for that.
             "setuptools>=64", "wheel"]
