@@ -19,30 +19,17 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ..atable import ATable, ColumnProperties, KEY_COLUMN, TIMESTAMP_COLUMNS
+from ..atable import ColumnProperties, KEY_COLUMN, TIMESTAMP_COLUMNS
+from ..summary import SummaryTable
 from . import grouping
 
 logger = logging.getLogger(__name__)
-
-try:  # The table layer's SummaryTable is the base, as in enb 1.x.
-    from ..atable import SummaryTable as _SummaryBase
-except ImportError:  # pragma: no cover -- until the table layer provides it
-    class _SummaryBase(ATable):
-        """Stand-in for enb.atable.SummaryTable: a table with one row per group."""
-
-        def __init__(self, full_df, column_to_properties=None, copy_df=False,
-                     csv_support_path=None, group_by=None, include_all_group=False):
-            super().__init__(index="group_label", csv_support_path=csv_support_path)
-            self.reference_df = full_df.copy() if copy_df else full_df
-            self.reference_column_to_properties = dict(column_to_properties or {})
-            self.group_by = group_by
-            self.include_all_group = include_all_group
 
 #: Columns every summary has before its statistics.
 LEADING_COLUMNS = ("group_label", "group_size")
 
 
-class AnalyzerSummary(_SummaryBase):
+class AnalyzerSummary(SummaryTable):
     """The summary of one analysis: groups x statistics x plot elements.
 
     ``analyzer`` is the :class:`enb.aanalysis.Analyzer` it serves; ``reference_df`` the
