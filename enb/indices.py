@@ -77,10 +77,19 @@ def check_target_indices(table, target_indices) -> list | None:
     if target_indices is None:
         return None
     name = type(table).__name__
-    if isinstance(target_indices, (str, bytes)):
+    if isinstance(target_indices, str):
+        # enb 1.x makes each character a row, and its own test suite relies on it
+        # (test_atable.py passes string.ascii_letters): kept, but never in silence.
+        import logging
+        logging.getLogger("enb").warning(
+            "%s.get_df: target_indices is the str %.60r: each of its %d characters is a row, "
+            "as in enb 1.x; pass [%.60r] for a single row", name, target_indices,
+            len(target_indices), target_indices)
+        return list(target_indices)
+    if isinstance(target_indices, bytes):
         raise TypeError(f"{name}.get_df: target_indices must be a list of indices, not the "
-                        f"{type(target_indices).__name__} {target_indices!r} (its characters "
-                        f"would be the rows); pass [{target_indices!r}] for a single row")
+                        f"bytes {target_indices!r} (its byte values would be the rows); pass "
+                        f"[{target_indices!r}] for a single row")
     if not isinstance(target_indices, collections.abc.Iterable):
         raise TypeError(f"{name}.get_df: target_indices must be a list of indices, not the "
                         f"{type(target_indices).__name__} {target_indices!r:.80}; pass "

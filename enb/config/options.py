@@ -341,8 +341,9 @@ class Options:
         config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
         user_ini = os.path.join(config_home, "enb", "enb.ini")
         files = [(user_ini, True)] if os.path.isfile(user_ini) else []
-        files += [(p, False) for p in sorted(glob.glob(os.path.join(calling_script_dir(), "*.ini")),
-                                             key=lambda p: os.path.basename(p).lower())]
+        # escape(): a folder named like "run[1]" is not a pattern
+        beside = glob.glob(os.path.join(glob.escape(calling_script_dir()), "*.ini"))
+        files += [(p, False) for p in sorted(beside, key=lambda p: os.path.basename(p).lower())]
         extra = self._code.get("extra_ini_paths")
         if extra is None:
             extra = self._cli_layer().get("extra_ini_paths") or []

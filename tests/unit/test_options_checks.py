@@ -227,3 +227,11 @@ def test_1x_messages_go_to_stdout_and_warnings_to_stderr(tmp_path):
     assert "careful" in done.stderr and "only with -v" not in done.stdout
     verbose = run_script(tmp_path, "-v", body=body)
     assert "only with -v" in verbose.stdout
+
+
+def test_an_ini_beside_a_script_in_a_folder_named_like_a_pattern_is_read(tmp_path):
+    folder = tmp_path / "run[1]"
+    folder.mkdir()
+    done = run_script(folder, ini="[enb.config.options]\ncpu_limit = 3\n")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3"
