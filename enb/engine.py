@@ -18,7 +18,7 @@ from .dispatch import RunReport
 from .indices import check_definition, check_target_indices, get_canonical_path
 from .persistence import (KEY_COLUMN, TIMESTAMP_COLUMNS, ColumnFailedError, MemoryStore,
                           TableStore)
-from .persistence.objects import class_pairs
+from .persistence.objects import ANY_CLASS, class_pairs
 
 logger = logging.getLogger("enb")
 
@@ -135,8 +135,8 @@ def _store_for(table) -> TableStore | MemoryStore:
                                class_pairs(getattr(table, "stored_classes", ())))
             table._store = store
     elif not isinstance(store, MemoryStore) or store.column_order != columns:
-        store = MemoryStore(table.indices, columns, _storage_kinds(table),
-                            class_pairs(getattr(table, "stored_classes", ())))
+        # Nothing of a table in memory is read from a file: any class may be kept.
+        store = MemoryStore(table.indices, columns, _storage_kinds(table), ANY_CLASS)
         table._store = store
     return store
 

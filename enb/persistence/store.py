@@ -397,7 +397,7 @@ class MemoryStore:
         self._files.index_names = list(index_names)
         self._files.column_order = [c for c in column_order if c not in index_names]
         self._files.declared = dict(declared or {})
-        self._files.allowed = frozenset(allowed)
+        self._files.allowed = allowed if isinstance(allowed, frozenset) else frozenset(allowed)
         self._files.journal_path = "(memory)"
         self._files._cache = None
         self.column_order = self._files.column_order
