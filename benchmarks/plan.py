@@ -33,6 +33,10 @@ class Sizes:
     #: Start no repetition after the first that would end past this many seconds (None: no
     #: limit); quick and smoke runs must finish in bounded time on a noisy machine.
     time_budget_s: float | None = None
+    #: Compression: files of the per-row overhead experiment (one cheap codec), and files of
+    #: the scaling one (x 3 real codecs, on 1 and 2 workers).
+    compression_files: int = 200
+    compression_scaling_files: int = 100
 
 
 MODES = {
@@ -42,11 +46,11 @@ MODES = {
     "quick": Sizes(repetitions=3, trivial_rows=1_000, enb113_trivial_rows=300,
                    cpu_rows=16, cpu_samples=12_000_000,
                    montecarlo_rows=16, montecarlo_samples=2_000_000, step_timeout_s=300,
-                   time_budget_s=105),
+                   time_budget_s=105, compression_files=100, compression_scaling_files=20),
     "smoke": Sizes(repetitions=1, trivial_rows=300, enb113_trivial_rows=100,
                    cpu_rows=4, cpu_samples=3_000_000,
                    montecarlo_rows=4, montecarlo_samples=500_000, step_timeout_s=120,
-                   time_budget_s=50),
+                   time_budget_s=50, compression_files=20, compression_scaling_files=6),
 }
 
 
@@ -98,12 +102,28 @@ def _bringup_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
     return (Step("run", "bringup.py", {"rows": 40, "delay": 0.25}),)
 
 
+def _compression_overhead_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
+    return (Step("run", "compression.py", {"phase": "overhead",
+                                           "files": sizes.compression_files}),)
+
+
+def _compression_scaling_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
+    params = {"phase": "scaling", "files": sizes.compression_scaling_files}
+    return (Step("w1", "compression.py", {**params, "cpu_limit": 1}),
+            Step("w2", "compression.py", {**params, "cpu_limit": 2}))
+
+
 WORKLOADS = (
     Workload("trivial", "trivial table, 3 columns: first get_df, then reload", _trivial_steps),
     Workload("import", "import enb", lambda sizes, impl: (Step("run", "import_enb.py", {}),),
              per_executor=False),
     Workload("cpu-bound", "CPU-bound rows on 1 and 2 workers", _cpu_steps),
     Workload("montecarlo-pi", "montecarlo-pi experiment", _montecarlo_steps),
+    Workload("compression-overhead", "compression experiment, one copying codec: enb's cost "
+             "per row", _compression_overhead_steps, executors=("local-process",)),
+    Workload("compression-scaling", "compression experiment, 3 real codecs, on 1 and 2 workers",
+             _compression_scaling_steps, executors=("local-process",), has_ideal=False,
+             enb113_skip="the target is ours on 2 workers against ours on 1"),
     Workload("bringup", "cluster bring-up to first remote result", _bringup_steps,
              executors=("ssh-ray-cluster",),
              enb113_skip="enb 1.1.3's cluster head does not start on ray 2.60 "
@@ -121,7 +141,8 @@ class Target:
     op: str                 # ">=" or "<="
     threshold: float
     text: str
-    #: "value": compare ours' median; "ratio_to_ideal": compare ours' median / the ideal's.
+    #: "value": compare ours' median; "ratio_to_ideal": compare ours' median / the ideal's;
+    #: "ratio_to_enb113": ours' median / enb 1.1.3's, measured in the same run.
     on: str = "value"
 
     def met(self, value: float) -> bool:
@@ -216,6 +237,26 @@ METRICS = (
            targets={"local-ray": Target("<=", 1.10, "within 10% of local-process")},
            note="`python -m benchmarks.ray_floor` measures the floor ray's own processes "
                 "set for local-ray here (benchmarks/README.md)"),
+    Metric("compression.own_ms_per_row", "compression-overhead",
+           "compression row, enb's own cost (row time minus the codec's, 1 worker)", "ms",
+           False, _get("run", "own_ms_per_row"), _get("run", "own_ms_per_row"),
+           targets={"local-process": Target("<=", 5.0, "<= 5 ms")},
+           note="ideal: each row's file work (2 copies, a comparison, a sha256) in a plain "
+                "loop; the dataset table is built before the clock starts"),
+    Metric("compression.own_vs_enb113", "compression-overhead",
+           "compression row, enb's own cost, against enb 1.1.3's", "ms", False,
+           _get("run", "own_ms_per_row"),
+           targets={"local-process": Target("<=", 0.1, "<= 0.1x enb 1.1.3",
+                                            on="ratio_to_enb113")}),
+    Metric("compression.ms_per_row", "compression-overhead",
+           "compression row, all included (1 worker, a copying codec)", "ms", False,
+           _get("run", "ms_per_row"), _get("run", "ms_per_row")),
+    Metric("compression.scaling_speedup", "compression-scaling",
+           "compression, 3 codecs: time on 1 worker / on 2", "x", True,
+           lambda steps: steps["w1"]["get_df_s"] / steps["w2"]["get_df_s"],
+           targets={"*": Target(">=", 1.8, ">= 1.8x")}),
+    Metric("compression.scaling_t2_s", "compression-scaling",
+           "compression, 3 codecs, 2 workers", "s", False, _get("w2", "get_df_s")),
     Metric("bringup.first_result_s", "bringup",
            "head + nodes up to first remote result", "s", False,
            _get("run", "first_remote_s"), _get("run", "ray_start_s"),

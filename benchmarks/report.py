@@ -125,12 +125,12 @@ def _theirs(metric: Metric, workload, runs: list[dict], implementations: dict) -
     theirs = [r for r in runs if r["impl"] == "enb113"]
     if not theirs:
         return {"skipped": "not run"}
-    summary = summary(*_values(metric, theirs, metric.value))
+    found = summary(*_values(metric, theirs, metric.value))
     ours_rows = {_rows(r) for r in runs if r["impl"] == "ours"} - {None}
     theirs_rows = {_rows(r) for r in theirs} - {None}
     if len(theirs_rows) == 1 and theirs_rows != ours_rows:
-        summary["rows"] = theirs_rows.pop()  # fewer rows than ours: the table says so
-    return summary
+        found["rows"] = theirs_rows.pop()  # fewer rows than ours: the table says so
+    return found
 
 
 def _rows(run: dict) -> int | None:
@@ -156,10 +156,11 @@ def _judge(metric: Metric, executor: str | None, ours: float | None, theirs: flo
     if target:
         judged["target"] = {"op": target.op, "threshold": target.threshold,
                             "text": target.text, "on": target.on}
-        if target.on == "ratio_to_ideal":
-            if ours is not None and ideal:
-                judged["target"]["measured"] = ours / ideal
-                judged["met"] = target.met(ours / ideal)
+        if target.on in ("ratio_to_ideal", "ratio_to_enb113"):
+            reference = ideal if target.on == "ratio_to_ideal" else theirs
+            if ours is not None and reference:
+                judged["target"]["measured"] = ours / reference
+                judged["met"] = target.met(ours / reference)
         elif ours is not None:
             judged["met"] = target.met(ours)
     return judged

@@ -44,9 +44,20 @@ def _inside(path: str, folder: str) -> bool:
         return False
 
 
+_resolved: dict = {}  # (base_tmp_dir, project root) -> the folder used on this machine
+
+
 def node_tmp_dir() -> str:
     """Return the folder, on this machine, under which temporary files go (created if needed)."""
     configured = options.base_tmp_dir
+    key = (configured, options.project_root)
+    folder = _resolved.get(key)
+    if folder is None:
+        folder = _resolved[key] = _choose(configured)
+    return folder
+
+
+def _choose(configured: str | None) -> str:
     folder = configured or default_tmp_dir()
     if configured:
         from ..parallel_ray import is_remote_node
@@ -79,7 +90,12 @@ class RowFolder:
     def path(self) -> str:
         """The folder (made on first use)."""
         if self._path is None:
-            self._path = tempfile.mkdtemp(prefix=self.prefix, dir=node_tmp_dir())
+            base = node_tmp_dir()
+            try:
+                self._path = tempfile.mkdtemp(prefix=self.prefix, dir=base)
+            except FileNotFoundError:  # removed since it was first made
+                os.makedirs(base, exist_ok=True)
+                self._path = tempfile.mkdtemp(prefix=self.prefix, dir=base)
             self._token = _ROW_FOLDER.set(self._path)
         return self._path
 
