@@ -19,7 +19,7 @@ import sys
 COMMAND_GROUPS = (
     "enb.plugins.cli",
     "enb.report_cli",
-    "enb.cluster_cli",
+    "enb.cluster.cli",
     "enb.options_cli",
 )
 

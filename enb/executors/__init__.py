@@ -10,7 +10,7 @@ from .base import (Executor, ExecutorError, ExecutorStartError, Node, Pool,  # n
 BACKENDS = {
     "local-process": "enb.executors.local_process:LocalProcessExecutor",
     "local-ray": "enb.executors.local_ray:LocalRayExecutor",
-    "ssh-ray-cluster": "enb.executors.ssh_ray_cluster:SshRayClusterExecutor",
+    "ssh-ray-cluster": "enb.cluster.executor:SshRayClusterExecutor",
 }
 
 

@@ -122,7 +122,7 @@ def main() -> None:
     config = json.loads(sys.argv[1])
     logging.basicConfig(level=logging.DEBUG if config.get("debug") else logging.INFO,
                         stream=sys.stderr, format="%(relativeCreated)6.0f %(levelname)s %(name)s: %(message)s")
-    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.cluster.executor import SshRayClusterExecutor
     from enb.transport import SshOptions
 
     timings = {}

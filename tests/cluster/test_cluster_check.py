@@ -87,7 +87,7 @@ def test_check_puts_each_failure_on_its_nodes_line_with_the_fix(make_netns_clust
                         no_sshd.address: False, firewalled.address: False}, report
 
     # The executor's pre-flight: ssh and versions only, so the firewall goes unnoticed.
-    code = ("import sys, time; from enb.cluster_check import quick_check; "
+    code = ("import sys, time; from enb.cluster.checks import quick_check; "
             "from enb.transport import SshOptions; t = time.monotonic(); "
             "problems = quick_check(sys.argv[1], ssh_options=SshOptions(known_hosts=sys.argv[2], "
             "host_key_checking='yes'), timeout=10); "

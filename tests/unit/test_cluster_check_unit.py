@@ -13,11 +13,12 @@ import time
 
 import pytest
 
-import enb.cluster_check as cluster_check
-from enb import cluster_cli
+import enb
+import enb.cluster.checks as cluster_check
+from enb.cluster import cli as cluster_cli
 from enb.__main__ import main as enb_main
-from enb.cluster_check import HEAD, Status, check_cluster, quick_check
-from enb.cluster_facts import (MARKER, NODE_SCRIPT, encode_args, parse_facts, port_ranges,
+from enb.cluster.checks import HEAD, Status, check_cluster, quick_check
+from enb.cluster.facts import (MARKER, NODE_SCRIPT, encode_args, parse_facts, port_ranges,
                                probe_port)
 from enb.transport import ClusterNode, CommandResult, FakeRunner, SshOptions, SubprocessRunner
 
@@ -516,18 +517,17 @@ def test_the_command_exits_2_for_a_missing_or_empty_cluster_file(tmp_path, capsy
 # --- enb's digest: ship enb to the workers only when a node's differs -------------------------
 
 def test_the_facts_script_reports_a_digest_of_enb_equal_to_the_heads(tmp_path):
-    from enb.cluster_facts import package_digest
+    from enb.cluster.facts import package_digest
     done = subprocess.run([sys.executable, "-", *encode_args(timeout=1)], input=NODE_SCRIPT,
                           capture_output=True, text=True, timeout=60, cwd=tmp_path,
                           env=dict(os.environ, PYTHONPATH=os.path.dirname(
-                              os.path.dirname(os.path.abspath(cluster_check.__file__)))))
+                              os.path.dirname(os.path.abspath(enb.__file__)))))
     reported = parse_facts(done.stdout)
-    import enb
     assert reported["enb_digest"] == package_digest(os.path.dirname(enb.__file__))
 
 
 def test_the_digest_follows_sources_and_ignores_bytecode(tmp_path):
-    from enb.cluster_facts import package_digest
+    from enb.cluster.facts import package_digest
     package = tmp_path / "pkg"
     (package / "sub").mkdir(parents=True)
     (package / "__init__.py").write_text("x = 1\n")
@@ -553,9 +553,9 @@ def test_the_digest_follows_sources_and_ignores_bytecode(tmp_path):
 def test_enb_is_shipped_to_the_workers_only_when_a_joining_node_runs_another_enb(
         monkeypatch, node_digests, shipped):
     import enb
-    from enb.cluster_facts import package_digest
+    from enb.cluster.facts import package_digest
     from enb.executors._ray import executor as ray_executor
-    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.cluster.executor import SshRayClusterExecutor
     mine = package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
     nodes = [ClusterNode("10.0.0.2", ssh_user="a"), ClusterNode("10.0.0.3", ssh_user="b")]
     executor = SshRayClusterExecutor(nodes)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from enb import cluster_cli
-from enb.executors import cluster_state
+from enb.cluster import cli as cluster_cli
+from enb.cluster import persistent as cluster_state
 from enb.executors.base import ExecutorStartError, Node
 
 
@@ -112,6 +112,25 @@ def test_a_state_is_stale_once_its_supervisor_head_or_token_is_gone(cache, csv, 
     assert live.missing_nodes(nodes) == ["bob@10.0.0.7"]
 
 
+@pytest.mark.parametrize("module", ["enb.cluster.supervisor",
+                                    "enb.executors._cluster_supervisor"])  # before enb/cluster/
+def test_a_supervisor_of_this_layout_or_the_previous_one_counts_as_alive(cache, csv, tmp_path,
+                                                                        module):
+    # A cluster brought up before an upgrade keeps being used, and stopped, by the new enb.
+    path = cluster_state.state_path(csv, 47000)
+    supervisor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", module])
+    deadline = time.monotonic() + 10
+    while module.encode() not in Path(f"/proc/{supervisor.pid}/cmdline").read_bytes() \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)  # between fork and exec, the child still shows pytest's command line
+    try:
+        assert make_state(path, csv, pid=supervisor.pid).supervisor_alive()
+    finally:
+        supervisor.kill()
+        supervisor.wait()
+    assert not make_state(path, csv, pid=supervisor.pid).supervisor_alive()
+
+
 def test_clear_of_a_dead_cluster_removes_its_state_and_log(cache, csv, monkeypatch):
     path = cluster_state.state_path(csv, 47000)
     state = make_state(path, csv, pid=dead_pid())
@@ -159,7 +178,7 @@ def test_status_table_shows_each_node_its_cpus_and_what_runs(csv, cache):
 
 
 def test_a_script_of_another_project_is_told_how_to_go_on(cache, csv):
-    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.cluster.executor import SshRayClusterExecutor
     path = cluster_state.state_path(csv, 47000)
     cluster_state.write(make_state(path, csv, pid=os.getpid(), project="/data/project"))
     executor = SshRayClusterExecutor(str(csv), ray_port=47000, ray_port_count=100,
@@ -174,7 +193,7 @@ def test_a_script_of_another_project_is_told_how_to_go_on(cache, csv):
 
 def test_a_stale_cluster_is_said_cleaned_up_and_a_new_one_started(cache, csv, monkeypatch,
                                                                    caplog):
-    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.cluster.executor import SshRayClusterExecutor
     path = cluster_state.state_path(csv, 47000)
     pid = dead_pid()
     cluster_state.write(make_state(path, csv, pid=pid, project="/data/project"))
@@ -189,7 +208,7 @@ def test_a_stale_cluster_is_said_cleaned_up_and_a_new_one_started(cache, csv, mo
 
 
 def test_drop_node_leaves_out_a_remote_node_once_and_never_the_head(csv):
-    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.cluster.executor import SshRayClusterExecutor
     executor = SshRayClusterExecutor(str(csv), project_root="/data/project")
     stopped = []
 
@@ -217,8 +236,8 @@ def test_a_script_ships_nothing_to_an_up_cluster_whose_workers_import_its_very_e
     import json
 
     import enb
-    from enb.cluster_facts import package_digest
-    from enb.executors.ssh_ray_cluster import attach_runtime_env
+    from enb.cluster.facts import package_digest
+    from enb.cluster.executor import attach_runtime_env
     path = cluster_state.state_path(csv, 47000)
     mine = package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
     state = dataclasses.replace(make_state(path, csv, pid=os.getpid()), enb_digest=mine)

@@ -16,7 +16,7 @@ from tests.ray_argv import PORT_FLAGS, SESSION, flag_values
 
 
 def test_node_command_goes_through_the_transport_and_survives_the_remote_shell():
-    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.cluster.executor import SshRayClusterExecutor
     node = ClusterNode("10.0.0.7", ssh_user="alice", ssh_port=2222, ssh_key="/keys/id",
                        cpu_limit=1)
     executor = SshRayClusterExecutor([node], ray_port=30000, ray_port_count=100,
@@ -42,7 +42,7 @@ def test_node_command_goes_through_the_transport_and_survives_the_remote_shell()
 
 
 def test_no_remote_mount_means_the_same_path_or_the_home_folder():
-    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.cluster.executor import SshRayClusterExecutor
     executor = SshRayClusterExecutor([ClusterNode("10.0.0.7")], project_root="/data/project",
                                      remote_mount=False)
     assert executor.node_workdir(None) == os.pathsep.join(["/data/project", "~"])
@@ -50,7 +50,7 @@ def test_no_remote_mount_means_the_same_path_or_the_home_folder():
 
 
 def test_cluster_heads_start_workers_on_demand_and_keep_the_callers_settings():
-    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.cluster.executor import SshRayClusterExecutor
     executor = SshRayClusterExecutor([ClusterNode("10.0.0.7")])
     assert executor.system_config["prestart_worker_first_driver"] is False
     assert executor.system_config["health_check_period_ms"] == 500
@@ -62,7 +62,7 @@ def test_cluster_heads_start_workers_on_demand_and_keep_the_callers_settings():
 def test_nodes_joining_at_once_share_one_query_to_ray_per_interval(monkeypatch):
     # 40 nodes waiting to join must not each ask the GCS ten times a second.
     import types
-    from enb.executors import ssh_ray_cluster
+    from enb.cluster import executor as ssh_ray_cluster
     queries = []
     fake_ray = types.SimpleNamespace(nodes=lambda: queries.append(1) or [
         {"NodeName": "n1", "Alive": True}, {"NodeName": "n2", "Alive": False}])
@@ -88,7 +88,7 @@ def test_every_command_to_a_node_shares_one_connection_opened_first():
     # One login per node: the pre-flight check, the mount, the agent and the sweep all go
     # through the node's ssh master, opened before any of them; an unreachable node is said
     # from the master's failure, without a second attempt that would wait as long again.
-    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.cluster.executor import SshRayClusterExecutor
     from enb.transport import FakeRunner
     up, down = ClusterNode("10.0.0.7", ssh_user="alice"), ClusterNode("10.0.0.8")
     runner = FakeRunner()
@@ -125,7 +125,7 @@ def test_every_command_to_a_node_shares_one_connection_opened_first():
 
 
 def test_no_connection_is_shared_when_the_session_folder_is_too_long_for_its_sockets():
-    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.cluster.executor import SshRayClusterExecutor
     from enb.transport import FakeRunner
     runner = FakeRunner()
     executor = SshRayClusterExecutor([ClusterNode("10.0.0.7")], runner=runner)
@@ -138,7 +138,7 @@ def test_shared_connections_are_ended_at_exit_too():
     # Scripts end their session at exit (atexit), when concurrent.futures takes no more work.
     script = """if True:
         import atexit
-        from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+        from enb.cluster.executor import SshRayClusterExecutor
         from enb.executors._ray.session import RaySession
         from enb.transport import ClusterNode, FakeRunner
         runner = FakeRunner()
@@ -160,7 +160,7 @@ def test_shared_connections_are_ended_at_exit_too():
 def test_a_connection_that_opens_after_teardown_is_ended_at_once():
     # The run failed (or was interrupted) while the masters were still connecting: teardown
     # has passed, so each master that opens late is ended right away.
-    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.cluster.executor import SshRayClusterExecutor
     from enb.transport import FakeRunner
     nodes = [ClusterNode("10.0.0.7"), ClusterNode("10.0.0.8")]
     runner = FakeRunner()
@@ -174,7 +174,7 @@ def test_a_connection_that_opens_after_teardown_is_ended_at_once():
 
 
 def test_a_control_path_of_the_users_ssh_options_is_kept():
-    from enb.executors.ssh_ray_cluster import SshRayClusterExecutor
+    from enb.cluster.executor import SshRayClusterExecutor
     from enb.transport import FakeRunner
     runner = FakeRunner()
     executor = SshRayClusterExecutor(

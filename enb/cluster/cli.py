@@ -2,14 +2,14 @@
 
 ``enb cluster check [enb_cluster.csv]`` tells, for the head and every node, whether it can
 join an enb ray cluster, one line per check, with the fix of every failure. The checks live in
-:mod:`enb.cluster_check`.
+:mod:`enb.cluster.checks`.
 
 ``enb cluster up [enb_cluster.csv]`` starts the head and the nodes once and leaves them running
 under a detached supervisor; scripts run with the same cluster file and ``--ray_port`` then use
 that cluster without starting anything. ``enb cluster status`` shows its nodes, their CPUs and
 what runs on them; ``enb cluster down`` stops exactly what ``up`` started. The cluster's state
-file and lifecycle live in :mod:`enb.executors.cluster_state` and
-:mod:`enb.executors._cluster_supervisor`.
+file and lifecycle live in :mod:`enb.cluster.persistent` and
+:mod:`enb.cluster.supervisor`.
 
 This module only parses flags and renders results. It is imported on every ``enb`` call:
 nothing here imports more than argparse until a command runs.
@@ -93,7 +93,7 @@ def run_check(args: argparse.Namespace) -> int:
     """Run ``enb cluster check``; return its exit status."""
     import json  # noqa: PLC0415 - the command's own imports, not every enb call's
 
-    from enb.cluster_check import check_cluster  # noqa: PLC0415
+    from enb.cluster.checks import check_cluster  # noqa: PLC0415
     from enb.transport import ClusterConfigError, SshOptions, load_cluster_config  # noqa: PLC0415
 
     try:
@@ -169,26 +169,26 @@ def _register_down(commands: argparse._SubParsersAction) -> None:
 
 def _state_of(args: argparse.Namespace, command: str):
     """Return (state file path, state or None) for ``args``; a foreign file is said and removed."""
-    from enb.executors import cluster_state  # noqa: PLC0415
-    path = cluster_state.state_path(args.csv, args.ray_port)
+    from enb.cluster import persistent  # noqa: PLC0415
+    path = persistent.state_path(args.csv, args.ray_port)
     try:
-        return path, cluster_state.read(path)
-    except cluster_state.StateFileError as error:
+        return path, persistent.read(path)
+    except persistent.StateFileError as error:
         print(f"enb cluster {command}: {error}; removing it", file=sys.stderr)
-        cluster_state.remove(path)
+        persistent.remove(path)
         return path, None
 
 
 def _stale_reasons(state) -> list[str]:
     """Return what is gone of a recorded cluster, ray's view of its nodes included."""
-    from enb.executors import cluster_state  # noqa: PLC0415
+    from enb.cluster import persistent  # noqa: PLC0415
     from enb.executors.base import ExecutorStartError  # noqa: PLC0415
     reasons = state.stale_reasons()
     if reasons:
         return reasons
     try:
-        driver, _nodes = cluster_state.attach(state)
-    except cluster_state.StaleClusterError as stale:
+        driver, _nodes = persistent.attach(state)
+    except persistent.StaleClusterError as stale:
         return stale.reasons
     except ExecutorStartError:  # ray refuses this interpreter: the cluster itself runs
         return []
@@ -198,8 +198,8 @@ def _stale_reasons(state) -> list[str]:
 
 def run_up(args: argparse.Namespace) -> int:
     """Run ``enb cluster up``; return its exit status."""
-    from enb.executors import cluster_state  # noqa: PLC0415
-    from enb.executors._cluster_supervisor import launch  # noqa: PLC0415
+    from enb.cluster import persistent  # noqa: PLC0415
+    from enb.cluster.supervisor import launch  # noqa: PLC0415
     from enb.executors.base import ExecutorStartError  # noqa: PLC0415
     from enb.transport import ClusterConfigError, SshOptions, load_cluster_config  # noqa: PLC0415
 
@@ -221,7 +221,7 @@ def run_up(args: argparse.Namespace) -> int:
             return EXIT_OK
         print(f"enb cluster up: warning: {state.describe()}, recorded in {path}, is stale: "
               f"{'; '.join(reasons)}; stopping what is left of it", file=sys.stderr)
-        cluster_state.clear(state)
+        persistent.clear(state)
     ssh = SshOptions(known_hosts=args.known_hosts, host_key_checking=args.host_key_checking)
     settings = {
         "cluster_config": os.path.realpath(args.csv), "cpu_limit": args.cpu_limit,
@@ -231,7 +231,7 @@ def run_up(args: argparse.Namespace) -> int:
         "head_address": args.head_address,
         "object_store_memory": args.object_store_memory * 2**20 if args.object_store_memory
         else None,
-        "ssh": cluster_state.ssh_options_to_dict(ssh)}
+        "ssh": persistent.ssh_options_to_dict(ssh)}
     started = time.monotonic()
     try:
         state = launch(settings, path)
@@ -252,7 +252,7 @@ def run_status(args: argparse.Namespace) -> int:
     """Run ``enb cluster status``; return its exit status."""
     import json  # noqa: PLC0415
 
-    from enb.executors import cluster_state  # noqa: PLC0415
+    from enb.cluster import persistent  # noqa: PLC0415
     from enb.executors.base import ExecutorStartError  # noqa: PLC0415
 
     path, state = _state_of(args, "status")
@@ -263,8 +263,8 @@ def run_status(args: argparse.Namespace) -> int:
     usage, problem = None, None
     if not reasons:
         try:
-            usage = cluster_state.usage(state)
-        except cluster_state.StaleClusterError as stale:
+            usage = persistent.usage(state)
+        except persistent.StaleClusterError as stale:
             reasons = stale.reasons
         except ExecutorStartError as error:
             problem = str(error)
@@ -330,7 +330,7 @@ def render_status(state, usage: dict | None, reasons: list[str], problem: str | 
 
 def run_down(args: argparse.Namespace) -> int:
     """Run ``enb cluster down``; return its exit status."""
-    from enb.executors import cluster_state  # noqa: PLC0415
+    from enb.cluster import persistent  # noqa: PLC0415
 
     path, state = _state_of(args, "down")
     if state is None:
@@ -342,19 +342,19 @@ def run_down(args: argparse.Namespace) -> int:
     if reasons:
         print(f"enb cluster down: warning: {state.describe()} was stale: {'; '.join(reasons)}; "
               f"stopping what is left of it", file=sys.stderr)
-    cluster_state.clear(state)
+    persistent.clear(state)
     print(f"Cluster down in {time.monotonic() - started:.1f} s: {state.describe()} stopped on "
           f"{len(state.nodes)} machine(s); {path} removed.")
     return EXIT_OK
 
 
 def render_table(report, width: int = TABLE_WIDTH) -> str:
-    """Return ``report`` (a :class:`enb.cluster_check.ClusterReport`) as a table and a summary.
+    """Return ``report`` (a :class:`enb.cluster.checks.ClusterReport`) as a table and a summary.
 
     One row per check: node, check, status, detail; a failure or warning continues below its
     detail with ``fix: ...``. Rows are wrapped to ``width`` columns.
     """
-    from enb.cluster_check import Status, port_label  # noqa: PLC0415
+    from enb.cluster.checks import Status, port_label  # noqa: PLC0415
 
     results = report.results
     node_width = min(30, max([len("NODE")] + [len(r.node) for r in results]))

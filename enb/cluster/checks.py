@@ -1,7 +1,7 @@
 """Check that the head and every node of a cluster file can form an enb ray cluster.
 
 :func:`check_cluster` answers "can every node join?" before anything is started. One ssh call
-per node, all nodes in parallel, gathers the node's facts (:mod:`enb.cluster_facts`): Python,
+per node, all nodes in parallel, gathers the node's facts (:mod:`enb.cluster.facts`): Python,
 ray and enb versions, CPUs, free space, mount tools, ports that cannot be bound, and TCP
 probes both ways between the head and the node. The head gathers its own facts locally. Each
 check compares a node's facts with the head's and gives a :class:`CheckResult`: OK, WARN
@@ -10,7 +10,7 @@ check compares a node's facts with the head's and gives a :class:`CheckResult`: 
 :func:`quick_check` is the cheap subset the executor can afford before every bring-up: ssh and
 versions only.
 
-Nothing here prints; :mod:`enb.cluster_cli` renders the results.
+Nothing here prints; :mod:`enb.cluster.cli` renders the results.
 """
 from __future__ import annotations
 
@@ -25,13 +25,14 @@ import threading
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from enb.cluster_facts import (NODE_SCRIPT, PROBE_TIMEOUT, HeadListener, encode_args,
+from enb.cluster.facts import (NODE_SCRIPT, PROBE_TIMEOUT, HeadListener, encode_args,
                                node_script_argv, parse_facts, port_ranges, probe_port,
                                run_script, script_failure)
 from enb.executors._ray.session import SESSION_BASE_DIR, PortPlan
 from enb.transport import (ClusterConfig, ClusterNode, CommandResult, Runner, SshOptions,
                            SubprocessRunner, ToolNotFoundError, classify_ssh_failure,
                            load_cluster_config)
+from enb.transport.network import local_address_towards
 
 #: Free space under which the temporary folder earns a warning.
 LOW_TEMP_SPACE = 2**30
@@ -149,7 +150,6 @@ def check_cluster(config: ClusterConfig | str | os.PathLike | Iterable[ClusterNo
     runner = runner or SubprocessRunner()
     ssh_options = ssh_options or SshOptions()
     if head_address is None and nodes:
-        from enb.executors.ssh_ray_cluster import local_address_towards  # noqa: PLC0415
         head_address = local_address_towards(nodes[0].address, nodes[0].ssh_port)
     tools = MOUNT_TOOLS if remote_mount else ()
     head_facts, head_error = run_script(runner, [sys.executable, "-"], encode_args(

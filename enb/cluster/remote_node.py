@@ -2,7 +2,7 @@
 
 :class:`RemoteNodeSession` brings one node into the session (pre-flight verdict, project mount,
 the agent's ssh session that runs ``ray start``, waiting until it joins) and takes it out again;
-:class:`enb.executors.ssh_ray_cluster.SshRayClusterExecutor` runs one per node, in parallel.
+:class:`enb.cluster.executor.SshRayClusterExecutor` runs one per node, in parallel.
 """
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from .base import Node
+from enb.transport import CommandResult, ReverseMount, classify_ssh_failure
+
+from ..executors._ray.agent import AgentProcess
+from ..executors.base import Node
 
 if TYPE_CHECKING:
-    from .ssh_ray_cluster import SshRayClusterExecutor
+    from .executor import SshRayClusterExecutor
 
-logger = logging.getLogger("enb.executors.ray")
+logger = logging.getLogger(__name__)
 
 #: Seconds between two looks at the nodes ray has, while nodes join or leave.
 NODES_POLL = 0.1
@@ -58,7 +61,6 @@ class RemoteNodeSession:
                 raise _NodeStartFailed(problem)
             workdir = ex.node_workdir(None)
             if ex.remote_mount:
-                from enb.transport import ReverseMount  # noqa: PLC0415
                 mount = ReverseMount(self.node, ex.project_root, runner=ex.runner,
                                      ssh_options=ex.session_ssh_options,
                                      timeout=ex.mount_timeout)
@@ -73,7 +75,6 @@ class RemoteNodeSession:
                 mounted = mounting.submit(mount.start)
                 workdir = ex.node_workdir(mount.planned_path)
             ssh_argv = ex.node_agent_argv(self.index, self.node, head_address, workdir)
-            from ._ray.agent import AgentProcess  # noqa: PLC0415
             logger.info("%s: starting ray (joining %s)", self.name, head_address)
             with self._lock:
                 if self._stopped:
@@ -137,7 +138,6 @@ class RemoteNodeSession:
                        self.name)
 
     def _agent_failure(self) -> str:
-        from enb.transport import CommandResult, classify_ssh_failure  # noqa: PLC0415
         returncode = self.agent.wait(5)
         tail = self.agent.tail()
         result = CommandResult(argv=(), returncode=returncode, stderr=tail)

@@ -7,7 +7,7 @@ a few ports for the head to connect to (:func:`probe_port`) and connects to the 
 listens on (:class:`HeadListener`); both sides answer with a nonce, so a probe that succeeds
 proves that this very check is on the other end, not some other program.
 
-Facts only: :mod:`enb.cluster_check` judges them.
+Facts only: :mod:`enb.cluster.checks` judges them.
 """
 from __future__ import annotations
 

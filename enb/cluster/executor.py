@@ -13,7 +13,7 @@ root, so relative paths mean the same everywhere and writes land in the head's p
 Every node gets one ssh connection per session (an ssh master, opened for all nodes in parallel
 with the head's start); every command to that node goes through it (:meth:`SshRayClusterExecutor.
 _open_shared_connections`). Before anything starts on a node, one command per node
-runs :func:`enb.cluster_check.quick_check` (ssh, Python and ray versions): a node that cannot be
+runs :func:`enb.cluster.checks.quick_check` (ssh, Python and ray versions): a node that cannot be
 reached, or runs another Python or ray release, is reported within seconds in a warning naming
 it, the reason and the fix, and nothing is started there. A node whose ray does not join within
 ``join_timeout`` is reported too. The run goes on without such nodes (on the head alone if need
@@ -32,7 +32,7 @@ two seconds (:data:`NODE_HEALTH_CHECKS`) instead of ray's default half minute.
 
 A cluster left running by ``enb cluster up`` for the same cluster file and ``ray_port`` is used
 as it is: :meth:`SshRayClusterExecutor.start` attaches to it as ray's driver and
-:meth:`~SshRayClusterExecutor.shutdown` only disconnects (see :mod:`enb.executors.cluster_state`).
+:meth:`~SshRayClusterExecutor.shutdown` only disconnects (see :mod:`enb.cluster.persistent`).
 """
 from __future__ import annotations
 
@@ -42,34 +42,30 @@ import dataclasses
 import logging
 import os
 import shlex
-import socket
 import threading
 import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from ._ray.executor import (RayExecutor, enb_runtime_env, head_node_from_ray, import_ray,
-                            require_ray)
-from ._ray.session import SESSION_ENV, PortPlan, RaySession
-from ._ray.start_command import accepted_ray_start_flags, ray_start_argv, ray_start_env
-from ._ray_remote_node import NODES_POLL, RemoteNodeSession, disconnect_quietly
-from .base import ExecutorStartError, Node
+import enb
+from enb.transport import (ClusterConfig, SshOptions, SubprocessRunner, classify_ssh_failure,
+                           load_cluster_config, run_on_node)
+from enb.transport.network import local_address_towards
+from enb.transport.ssh import MASTER_PERSIST
 
-logger = logging.getLogger("enb.executors.ray")
+from ..executors._ray.agent import agent_run_argv, agent_sweep_argv
+from ..executors._ray.executor import (RayExecutor, enb_runtime_env, head_node_from_ray,
+                                      import_ray, require_ray)
+from ..executors._ray.head import RayHead
+from ..executors._ray.session import SESSION_ENV, PortPlan, RaySession
+from ..executors._ray.start_command import accepted_ray_start_flags, ray_start_argv, ray_start_env
+from ..executors.base import ExecutorStartError, Node
+from . import persistent
+from .checks import CheckResult, Status, quick_check
+from .facts import package_digest
+from .remote_node import NODES_POLL, RemoteNodeSession, disconnect_quietly
 
-
-def local_address_towards(address: str, port: int = 22) -> str | None:
-    """Return this machine's address on the route to ``address`` (what that node can reach).
-
-    A UDP connect sends nothing; it only makes the kernel pick the route and source address.
-    """
-    try:
-        family, _, _, _, sockaddr = socket.getaddrinfo(address, port, type=socket.SOCK_DGRAM)[0]
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.connect(sockaddr)
-            return probe.getsockname()[0]
-    except OSError:
-        return None
+logger = logging.getLogger(__name__)
 
 
 #: ray settings for the head (they reach every process of the cluster). Health checks: a node
@@ -142,7 +138,6 @@ class SshRayClusterExecutor(RayExecutor):
         self.object_store_memory = object_store_memory
         self.max_retries = max_retries
         if ssh_options is None:
-            from enb.transport import SshOptions  # noqa: PLC0415
             ssh_options = SshOptions()
         self.ssh_options = ssh_options
         self.runner = runner
@@ -189,7 +184,6 @@ class SshRayClusterExecutor(RayExecutor):
 
         The session token is not in it: the agent reads it from stdin.
         """
-        from ._ray.agent import agent_run_argv  # noqa: PLC0415
         ray_argv = ray_start_argv(
             self.port_plan, python=self.remote_python, head=False, session=self.session,
             head_address=head_address, num_cpus=node.cpu_limit,
@@ -210,7 +204,6 @@ class SshRayClusterExecutor(RayExecutor):
         if self._attach_to_running_cluster():
             super().start()
             return
-        from ._ray.head import RayHead  # noqa: PLC0415
         self.session = RaySession.new()
         self._alive = (0.0, None)
         self._masters_ended = False
@@ -266,13 +259,12 @@ class SshRayClusterExecutor(RayExecutor):
         """
         if not self.use_running_cluster or self.cluster_path is None:
             return False
-        from . import cluster_state  # noqa: PLC0415
-        path = cluster_state.state_path(self.cluster_path, self.port_plan.first)
+        path = persistent.state_path(self.cluster_path, self.port_plan.first)
         try:
-            state = cluster_state.read(path)
-        except cluster_state.StateFileError as error:
+            state = persistent.read(path)
+        except persistent.StateFileError as error:
             logger.warning("%s; removing it", error)
-            cluster_state.remove(path)
+            persistent.remove(path)
             return False
         if state is None:
             return False
@@ -287,10 +279,10 @@ class SshRayClusterExecutor(RayExecutor):
                 f"`enb cluster down {state.csv_path} --ray_port {state.ray_port}`, or choose "
                 f"another --ray_port")
         try:
-            driver, nodes = cluster_state.attach(state, runtime_env=attach_runtime_env(state))
-        except cluster_state.StaleClusterError as stale:
+            driver, nodes = persistent.attach(state, runtime_env=attach_runtime_env(state))
+        except persistent.StaleClusterError as stale:
             logger.warning("%s; stopping what is left of it and starting a new cluster", stale)
-            cluster_state.clear(state, ssh_options=self.ssh_options, runner=self.runner)
+            persistent.clear(state, ssh_options=self.ssh_options, runner=self.runner)
             return False
         self._attached = (state, driver)
         self.session = driver.session
@@ -319,7 +311,7 @@ class SshRayClusterExecutor(RayExecutor):
 
     def _open_shared_connections(self) -> dict:
         """Open one ssh connection to every node, in parallel; return the failed ``ssh`` check
-        (a :class:`enb.cluster_check.CheckResult`) of each node that could not be reached.
+        (a :class:`enb.cluster.checks.CheckResult`) of each node that could not be reached.
 
         Every later command to a node (the pre-flight check, the mount, the agent, teardown)
         runs over that connection: one key exchange and login per node instead of one per
@@ -335,9 +327,6 @@ class SshRayClusterExecutor(RayExecutor):
                for option in self.ssh_options.extra_options):
             logger.debug("ssh connections are not shared: the ssh options set a ControlPath")
             return {}
-        from enb.cluster_check import CheckResult, Status  # noqa: PLC0415
-        from enb.transport import SubprocessRunner, classify_ssh_failure  # noqa: PLC0415
-        from enb.transport.ssh import MASTER_PERSIST  # noqa: PLC0415
         options = dataclasses.replace(self.ssh_options, control_dir=control_dir)
         runner = self.runner or SubprocessRunner()
         timeout = self._ssh_timeout
@@ -384,7 +373,6 @@ class SshRayClusterExecutor(RayExecutor):
             masters, self._masters = self._masters, []
             self._masters_ended = True
         if masters:
-            from enb.transport import SubprocessRunner  # noqa: PLC0415
             self._end_masters(masters, self.session_ssh_options,
                               self.runner or SubprocessRunner())
 
@@ -415,7 +403,6 @@ class SshRayClusterExecutor(RayExecutor):
         try:
             unreachable = self._open_shared_connections()
             problems += unreachable.values()
-            from enb.cluster_check import quick_check  # noqa: PLC0415
             problems += quick_check([node for node in self.cluster_nodes
                                      if node.name not in unreachable],
                                     remote_python=self.remote_python,
@@ -439,7 +426,7 @@ class SshRayClusterExecutor(RayExecutor):
         Shipping enb (py_modules) makes every worker run the head's enb, but a worker needing
         a runtime env starts ~0.5-1 s later, on the critical path of the first results. When the
         pre-flight check found, on every node, an enb whose sources are identical to this
-        process's (:func:`enb.cluster_facts.package_digest`), and the head's workers import this
+        process's (:func:`enb.cluster.facts.package_digest`), and the head's workers import this
         very enb too, nothing is shipped.
         """
         self._preflight_done.wait()
@@ -505,8 +492,6 @@ class SshRayClusterExecutor(RayExecutor):
 
     def sweep_node(self, node) -> None:
         """Stop every process of this session on ``node`` and remove its files there."""
-        from enb.transport import run_on_node  # noqa: PLC0415
-        from ._ray.agent import agent_sweep_argv  # noqa: PLC0415
         result = run_on_node(node, agent_sweep_argv(self.remote_python, self.session),
                              runner=self.runner, ssh_options=self.session_ssh_options,
                              timeout=30)
@@ -631,14 +616,11 @@ def attach_runtime_env(state) -> dict | None:
 
 def this_enb_digest() -> str:
     """Return the digest of the sources of the enb this process runs (as nodes report theirs)."""
-    import enb  # noqa: PLC0415
-    from enb.cluster_facts import package_digest  # noqa: PLC0415
     return package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
 
 
 def _cluster_path(cluster_config) -> str | None:
     """Return the real path of the cluster file behind ``cluster_config``, if there is one."""
-    from enb.transport import ClusterConfig  # noqa: PLC0415
     if isinstance(cluster_config, ClusterConfig):
         cluster_config = cluster_config.path
     if isinstance(cluster_config, (str, os.PathLike)):
@@ -647,7 +629,6 @@ def _cluster_path(cluster_config) -> str | None:
 
 
 def _cluster_nodes(cluster_config) -> Iterable:
-    from enb.transport import ClusterConfig, load_cluster_config  # noqa: PLC0415
     if isinstance(cluster_config, (str, os.PathLike, Path)):
         cluster_config = load_cluster_config(cluster_config)
     if isinstance(cluster_config, ClusterConfig):

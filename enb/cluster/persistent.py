@@ -1,7 +1,7 @@
 """A cluster that outlives the command that started it: the state file of ``enb cluster up``.
 
 ``enb cluster up`` starts the head and the nodes of a cluster file once, under a small
-supervisor process (:mod:`enb.executors._cluster_supervisor`) that holds the node agents' stdin
+supervisor process (:mod:`enb.cluster.supervisor`) that holds the node agents' stdin
 pipes and the project mounts, so that tearing the cluster down stays scoped to its session
 exactly as when a script starts a cluster of its own. The supervisor records the running cluster
 in a state file. A script run with the same cluster file and ``ray_port`` finds the file, checks
@@ -35,12 +35,24 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-logger = logging.getLogger("enb.executors.ray")
+from enb.transport import ClusterConfigError, SshOptions, load_cluster_config, run_on_node
+
+from ..executors._ray.agent import agent_sweep_argv
+from ..executors._ray.head import DriverConnection
+from ..executors._ray.session import RaySession
+from ..executors.base import ExecutorStartError, Node
+from ..shipped import node_agent
+
+logger = logging.getLogger(__name__)
 
 #: Format of the state file; a file of another format is stale.
 STATE_VERSION = 1
-#: What the supervisor's command line holds (tells it from an unrelated process with its pid).
-SUPERVISOR_MODULE = "enb.executors._cluster_supervisor"
+#: The supervisor's module: ``python -m SUPERVISOR_MODULE`` starts it.
+SUPERVISOR_MODULE = "enb.cluster.supervisor"
+#: What a supervisor's command line holds (tells it from an unrelated process with its pid): its
+#: module, or the one a supervisor started before the cluster package had (its state file has
+#: the same format, and it tears its cluster down as before).
+SUPERVISOR_MODULES = (SUPERVISOR_MODULE, "enb.executors._cluster_supervisor")
 #: Seconds ``clear`` gives a live supervisor to tear its cluster down before killing it.
 SUPERVISOR_STOP_TIMEOUT = 120.0
 
@@ -128,7 +140,7 @@ class ClusterState:
 
     def supervisor_alive(self) -> bool:
         """Tell whether the supervisor that wrote this state still runs."""
-        return _process_matches(self.supervisor_pid, self.supervisor_started, SUPERVISOR_MODULE)
+        return _process_matches(self.supervisor_pid, self.supervisor_started, SUPERVISOR_MODULES)
 
     def head_answers(self, timeout: float = 2.0) -> bool:
         """Tell whether ray's GCS accepts TCP connections at :attr:`head_address`."""
@@ -161,8 +173,9 @@ class ClusterState:
                 f"{self.ray_port + self.ray_port_count - 1} (session {self.session})")
 
 
-def _process_matches(pid: int, started: int | None, needle: str) -> bool:
-    """Tell whether ``pid`` runs, started at ``started`` and has ``needle`` on its command line."""
+def _process_matches(pid: int, started: int | None, needles: tuple[str, ...]) -> bool:
+    """Tell whether ``pid`` runs, started at ``started``, with one of ``needles`` on its command
+    line."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -171,7 +184,8 @@ def _process_matches(pid: int, started: int | None, needle: str) -> bool:
         return False  # another user's process took the pid: not ours
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            if needle.encode() not in cmdline.read():
+            words = cmdline.read().split(b"\0")
+            if not any(needle.encode() in words for needle in needles):
                 return False
         return started is None or process_start_time(pid) == started
     except OSError:
@@ -243,7 +257,6 @@ def ssh_options_to_dict(options) -> dict:
 
 def ssh_options_from(data: Mapping) -> object:
     """Return the :class:`enb.transport.SshOptions` of :func:`ssh_options_to_dict`'s data."""
-    from enb.transport import SshOptions  # noqa: PLC0415
     known = {field.name for field in dataclasses.fields(SshOptions)}
     return SshOptions(**{key: tuple(value) if isinstance(value, list) else value
                          for key, value in data.items() if key in known})
@@ -264,9 +277,6 @@ def attach(state: ClusterState, *, runtime_env: Mapping | None = None):
     :class:`~enb.executors.base.ExecutorStartError` when ray refuses this driver (another
     Python release, say): the cluster is fine then, and is left alone.
     """
-    from ._ray.session import RaySession  # noqa: PLC0415
-    from ._ray.head import DriverConnection  # noqa: PLC0415
-    from .base import ExecutorStartError, Node  # noqa: PLC0415
     reasons = state.stale_reasons()
     if reasons:
         raise StaleClusterError(state, reasons)
@@ -380,8 +390,6 @@ def clear(state: ClusterState, *, ssh_options=None, runner=None) -> None:
     parallel, on every recorded node over ssh, so that its ports are free for the next cluster.
     The nodes stop on their own when their agent's ssh session ends; the sweep makes sure.
     """
-    from ..shipped import node_agent  # noqa: PLC0415
-
     clean = stop_supervisor(state)
     node_agent.sweep(state.session)  # also removes the session folder, token included
     if not clean and state.remote_nodes:
@@ -395,10 +403,6 @@ def clear(state: ClusterState, *, ssh_options=None, runner=None) -> None:
 
 def _sweep_nodes(state: ClusterState, ssh_options, runner) -> None:
     """Stop the session's processes on every recorded node (in parallel, bounded in time)."""
-    from enb.transport import ClusterConfigError, load_cluster_config, run_on_node  # noqa: PLC0415
-
-    from ._ray.session import RaySession  # noqa: PLC0415
-    from ._ray.agent import agent_sweep_argv  # noqa: PLC0415
     try:
         config = load_cluster_config(state.csv_path)
     except ClusterConfigError as error:

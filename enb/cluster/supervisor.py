@@ -3,11 +3,11 @@
 ``enb cluster up`` starts it detached from the terminal (a session of its own, stdin from
 ``/dev/null``, its log in a file beside the state file)::
 
-    python -m enb.executors._cluster_supervisor SETTINGS_JSON
+    python -m enb.cluster.supervisor SETTINGS_JSON
 
 It brings the cluster up exactly as a script's :class:`SshRayClusterExecutor` does (the head's
 ray under its agent, each node's agent over ssh, the project mounts), writes the state file
-(:mod:`enb.executors.cluster_state`), lets go of ray's driver connection, and from then on only
+(:mod:`enb.cluster.persistent`), lets go of ray's driver connection, and from then on only
 holds the pipes: the agents' stdin and the mount guards' parent. On SIGTERM (``enb cluster
 down``), SIGINT or SIGHUP it tears the cluster down as the executor does and removes the state
 file; so it does too if the head's ray dies. Killed with SIGKILL, its pipes close, and the head,
@@ -30,11 +30,11 @@ import threading
 import time
 from pathlib import Path
 
-from . import cluster_state
-from .base import ExecutorStartError
-from .cluster_state import ssh_options_from, ssh_options_to_dict
+from ..executors.base import ExecutorStartError
+from . import persistent
+from .persistent import ssh_options_from, ssh_options_to_dict
 
-logger = logging.getLogger("enb.executors.ray")
+logger = logging.getLogger(__name__)
 
 #: Seconds the launcher waits for the supervisor's first line (a start has its own timeouts).
 LAUNCH_TIMEOUT = 600.0
@@ -43,7 +43,7 @@ LAUNCH_TIMEOUT = 600.0
 # --- the launcher (in `enb cluster up`) ---------------------------------------------------------
 
 def launch(settings: dict, state_path: Path, *, timeout: float = LAUNCH_TIMEOUT
-           ) -> cluster_state.ClusterState:
+           ) -> persistent.ClusterState:
     """Start a supervisor with ``settings`` (SshRayClusterExecutor arguments, ``ssh`` as a dict
     of SshOptions fields); return the state it recorded at ``state_path``.
 
@@ -62,7 +62,7 @@ def launch(settings: dict, state_path: Path, *, timeout: float = LAUNCH_TIMEOUT
     payload = dict(settings, state_path=str(state_path), log_path=str(log_path))
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", cluster_state.SUPERVISOR_MODULE, json.dumps(payload)],
+            [sys.executable, "-m", persistent.SUPERVISOR_MODULE, json.dumps(payload)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, cwd="/", env=env,
             start_new_session=True)
     finally:
@@ -72,14 +72,14 @@ def launch(settings: dict, state_path: Path, *, timeout: float = LAUNCH_TIMEOUT
     except BaseException:
         process.terminate()
         try:
-            process.wait(cluster_state.SUPERVISOR_STOP_TIMEOUT)
+            process.wait(persistent.SUPERVISOR_STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
             process.kill()
         raise
     finally:
         process.stdout.close()
     if line.startswith("READY"):
-        state = cluster_state.read(state_path)
+        state = persistent.read(state_path)
         if state is not None:
             return state
         line = "FAILED the supervisor wrote no state file"
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = json.loads((argv if argv is not None else sys.argv[1:])[0])
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .ssh_ray_cluster import SshRayClusterExecutor  # noqa: PLC0415
+    from .executor import SshRayClusterExecutor  # noqa: PLC0415 -- imports the ray plumbing; the launcher needs none of it
     state_path = Path(settings.pop("state_path"))
     log_path = settings.pop("log_path")
     ssh_options = ssh_options_from(settings.pop("ssh"))
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             logger.exception("the cluster did not start")
             _report(f"FAILED {type(error).__name__}: {error}")
             return 1
-        cluster_state.write(_state(executor, state_path, log_path))
+        persistent.write(_state(executor, state_path, log_path))
         executor.disconnect_driver()
         # After ray.shutdown: ray's core worker resets SIGTERM to its default action at the C
         # level (Python's getsignal() does not see it), and `enb cluster down` then killed this
@@ -170,24 +170,24 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         executor.shutdown()
         if executor.session is not None:
-            cluster_state.remove(state_path, executor.session.tag)
+            persistent.remove(state_path, executor.session.tag)
         logger.info("cluster down")
 
 
-def _state(executor, state_path: Path, log_path: str) -> cluster_state.ClusterState:
+def _state(executor, state_path: Path, log_path: str) -> persistent.ClusterState:
     session = executor.session
-    return cluster_state.ClusterState(
+    return persistent.ClusterState(
         csv_path=executor.cluster_path, ray_port=executor.port_plan.first,
         ray_port_count=executor.port_plan.count, session=session.tag,
         head_address=executor.gcs_address, token_path=session.token_path,
         project_root=executor.project_root, remote_mount=executor.remote_mount,
         remote_python=executor.remote_python,
-        nodes=tuple(cluster_state.RecordedNode(name=node.name, ray_node_name=ray_name,
+        nodes=tuple(persistent.RecordedNode(name=node.name, ray_node_name=ray_name,
                                                address=node.address, cpus=node.cpus)
                     for node, ray_name in executor.joined_ray_nodes()),
         failed_nodes=dict(executor.failed_nodes), ssh=ssh_options_to_dict(executor.ssh_options),
-        supervisor_pid=os.getpid(), supervisor_started=cluster_state.process_start_time(os.getpid()),
-        log_path=log_path, created=cluster_state.now(), enb_digest=executor.shared_enb_digest,
+        supervisor_pid=os.getpid(), supervisor_started=persistent.process_start_time(os.getpid()),
+        log_path=log_path, created=persistent.now(), enb_digest=executor.shared_enb_digest,
         path=state_path)
 
 
