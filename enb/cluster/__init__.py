@@ -10,8 +10,8 @@ in order, and what runs where:
 1. **Head** (this machine): a new session (tag, auth token, owner-only ``/tmp/enb-ray-TAG``);
    ``ray start --head --block`` runs under the node agent (:mod:`enb.shipped.node_agent`) with
    every port in ``[ray_port, ray_port + ray_port_count)``. Nothing waits for it yet.
-2. **Pre-flight** (one thread): one ssh connection per node, all at once, shared by every
-   later command to that node; then one command per node
+2. **Pre-flight** (one thread, :mod:`.preflight`): one ssh connection per node, all at once,
+   shared by every later command to that node (:mod:`.connections`); then one command per node
    through it (:func:`.checks.quick_check`: ssh, Python, ray, enb's digest). A node that fails
    is named in a warning with the fix, and nothing starts there.
 3. **Nodes** (one thread each, :mod:`.remote_node`), while the head starts: after the node's
@@ -35,7 +35,10 @@ builders of :mod:`enb.transport` below them; nothing below imports this package)
 
 - :mod:`.facts`: gather a machine's facts (the head's locally, a node's over ssh) and probe
   TCP ports between them; :mod:`.checks`: judge them (``enb cluster check``, the pre-flight).
-- :mod:`.remote_node`: one node's part of a session (mount, agent, join, teardown).
+- :mod:`.connections`: the nodes' shared ssh connections; :mod:`.preflight`: which nodes can
+  join, and whether enb is shipped to the workers.
+- :mod:`.remote_node`: one node's part of a session (mount, agent, join, teardown), given the
+  settings it needs as a :class:`~.remote_node.NodeJoinContext`.
 - :mod:`.persistent`: the state file of ``enb cluster up``; attach to, query and clear it.
 - :mod:`.executor`: :class:`~.executor.SshRayClusterExecutor`, the lifecycle above.
 - :mod:`.supervisor`: the detached process that keeps an ``enb cluster up`` cluster running.

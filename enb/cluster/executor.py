@@ -1,69 +1,38 @@
-"""``--executor ssh-ray-cluster``: a ray cluster of this machine (the head) and ssh nodes.
+"""``--executor ssh-ray-cluster``: the executor's lifecycle (start, drop a node, shut down).
 
-Bring-up: the head starts ray with a session-unique temp dir, a fresh auth token and every port
-in ``[ray_port, ray_port + ray_port_count)``; meanwhile every node, in parallel, gets the head's
-project folder mounted at ``~/.enb-remote`` (:class:`enb.transport.ReverseMount`) and, at the
-same time, over ssh, a ``ray start --block`` that joins the head as soon as the head can take it
-(:data:`enb.executors._ray.start_command.NODE_RAY_START`), run by enb's node agent
-(:mod:`enb.shipped.node_agent`). No row runs before every node has joined and mounted,
-or failed and been stopped. The token travels on the agent's stdin and is written
-owner-only on the node. Workers on nodes run tasks from the mount, the head's from the project
-root, so relative paths mean the same everywhere and writes land in the head's project.
-
-Every node gets one ssh connection per session (an ssh master, opened for all nodes in parallel
-with the head's start); every command to that node goes through it (:meth:`SshRayClusterExecutor.
-_open_shared_connections`). Before anything starts on a node, one command per node
-runs :func:`enb.cluster.checks.quick_check` (ssh, Python and ray versions): a node that cannot be
-reached, or runs another Python or ray release, is reported within seconds in a warning naming
-it, the reason and the fix, and nothing is started there. A node whose ray does not join within
-``join_timeout`` is reported too. The run goes on without such nodes (on the head alone if need
-be).
-
-Teardown stops only this session: closing an agent's stdin makes it stop its ray and kill what
-still carries the session tag; ``ray stop``, which would stop every ray of the node, is never
-run. The ssh session carrying an agent's stdin also ends if this process dies, so nodes clean
-up after a crashed head as well.
+The bring-up it runs is told in :mod:`enb.cluster`; its parts live in their own modules: the
+nodes' shared ssh connections (:mod:`.connections`), the pre-flight (:mod:`.preflight`), one
+node's join (:mod:`.remote_node`), attaching to a cluster of ``enb cluster up``
+(:mod:`.persistent`). Workers on nodes run tasks from the project's mount, the head's from the
+project root, so relative paths mean the same everywhere and writes land in the head's project.
 
 Node loss: ray's own task retries are off (``max_retries=0``), so work lost with a dying worker
-or node reaches the engine as :class:`WorkerLostError` naming the node; the engine computes it
-again elsewhere, names the node in its report, and drops a node that keeps losing work
-(:meth:`SshRayClusterExecutor.drop_node`). The head declares a silent node dead within about
-two seconds (:data:`NODE_HEALTH_CHECKS`) instead of ray's default half minute.
-
-A cluster left running by ``enb cluster up`` for the same cluster file and ``ray_port`` is used
-as it is: :meth:`SshRayClusterExecutor.start` attaches to it as ray's driver and
-:meth:`~SshRayClusterExecutor.shutdown` only disconnects (see :mod:`enb.cluster.persistent`).
+or node reaches the engine as :class:`~enb.executors.WorkerLostError` naming the node; the
+engine computes it again elsewhere, names the node in its report, and drops a node that keeps
+losing work (:meth:`SshRayClusterExecutor.drop_node`). The head declares a silent node dead
+within about two seconds (:data:`NODE_HEALTH_CHECKS`) instead of ray's default half minute.
 """
 from __future__ import annotations
 
 import atexit
-import concurrent.futures
-import dataclasses
 import logging
 import os
-import shlex
 import threading
-import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
-import enb
-from enb.transport import (ClusterConfig, SshOptions, SubprocessRunner, classify_ssh_failure,
-                           load_cluster_config, run_on_node)
+from enb.transport import ClusterConfig, SshOptions, load_cluster_config
 from enb.transport.network import local_address_towards
-from enb.transport.ssh import MASTER_PERSIST
 
-from ..executors._ray.agent import agent_run_argv, agent_sweep_argv
-from ..executors._ray.executor import (RayExecutor, enb_runtime_env, head_node_from_ray,
-                                      import_ray, require_ray)
+from ..executors._ray.executor import RayExecutor, head_node_from_ray, import_ray, require_ray
 from ..executors._ray.head import RayHead
-from ..executors._ray.session import SESSION_ENV, PortPlan, RaySession
-from ..executors._ray.start_command import accepted_ray_start_flags, ray_start_argv, ray_start_env
+from ..executors._ray.session import PortPlan, RaySession
 from ..executors.base import ExecutorStartError, Node
 from . import persistent
-from .checks import CheckResult, Status, quick_check
-from .facts import package_digest
-from .remote_node import NODES_POLL, RemoteNodeSession, disconnect_quietly
+from .connections import SharedSshConnections
+from .preflight import Preflight
+from .remote_node import (AliveRayNodes, HeadStatus, NodeJoinContext, RemoteNodeSession,
+                          disconnect_quietly, sweep_session)
 
 logger = logging.getLogger(__name__)
 
@@ -81,38 +50,43 @@ NODE_HEALTH_CHECKS = {"health_check_initial_delay_ms": 1000, "health_check_perio
 #: The head's workers start with the first rows, not as soon as this process connects (ray's
 #: default): rows wait for the nodes to join anyway, and meanwhile the head's CPU goes to
 #: bringing them in (their ssh sessions, mounts and, on a small or shared machine, their ray).
-#: Measured on the simulated cluster: the first remote result ~0.3 s sooner.
 HEAD_WORKERS_ON_DEMAND = {"prestart_worker_first_driver": False}
-
-#: The longest session folder whose ssh sockets (``ssh-`` and a 40-character hash, plus the
-#: 17 characters ssh adds while it creates one) fit in a unix socket's path (108 bytes).
-MAX_CONTROL_DIR = 45
 
 
 class SshRayClusterExecutor(RayExecutor):
-    """Run pools on a ray cluster of this machine and the nodes of ``cluster_config``.
+    """Run pools on a ray cluster of this machine (the head) and the nodes of ``cluster_config``.
 
-    ``cluster_config``: an :class:`enb.transport.ClusterConfig`, the path of an
-    ``enb_cluster.csv``, or ClusterNode objects. ``cpu_limit``: worker slots on the head (each
-    node's come from its ``cpu_limit``). Ports: ``[ray_port, ray_port + ray_port_count)`` on
-    every machine. ``project_root``: the head's project folder (default: the current one),
-    mounted on nodes at ``~/.enb-remote``, where nodes' workers run; with ``remote_mount``
-    false, they run in the same path if the node has it (a shared file system), else in the
-    home folder. ``remote_python``:
-    the interpreter with ray on the nodes (same ray and Python release as here).
-    ``head_address``: the address nodes reach the head at (default: this machine's address on
-    the route to the first node). ``ssh_options`` (:class:`enb.transport.SshOptions`) and
-    ``runner`` go to the transport. ``max_retries``: how often ray itself reruns a task whose
-    worker or node died (0: the engine does it, and learns which node lost the work).
-    ``system_config``: ray settings for the head, over :data:`NODE_HEALTH_CHECKS` and
-    :data:`HEAD_WORKERS_ON_DEMAND`.
-    ``use_running_cluster``: attach to a cluster ``enb cluster up`` left running for this
-    cluster file and ``ray_port``, if there is one (the default).
+    Args:
+        cluster_config: an :class:`enb.transport.ClusterConfig`, the path of an
+            ``enb_cluster.csv``, or :class:`~enb.transport.ClusterNode` objects.
+        cpu_limit: worker slots on the head (each node's come from its ``cpu_limit``).
+        ray_port, ray_port_count: every port ray opens, on every machine, lies in
+            ``[ray_port, ray_port + ray_port_count)``.
+        project_root: the head's project folder (default: the current one), mounted on nodes at
+            ``~/.enb-remote``, where the nodes' workers run.
+        remote_mount: with False, nothing is mounted: nodes' workers run in the same path if
+            the node has it (a shared file system), else in the home folder.
+        include_dashboard: start ray's dashboard on the head (needs ``enb[ray-dashboard]``).
+        remote_python: the interpreter with ray on the nodes (same ray and Python release as
+            here).
+        head_address: the address nodes reach the head at (default: this machine's address on
+            the route to the first node).
+        object_store_memory: bytes of ray's object store on each machine (None: ray's default).
+        max_retries: how often ray itself reruns a task whose worker or node died (0: the
+            engine does it, and learns which node lost the work).
+        ssh_options: :class:`enb.transport.SshOptions` of every ssh command.
+        runner: the :class:`enb.transport.Runner` that runs them (a fake one in tests).
+        join_timeout, start_timeout, mount_timeout, stop_timeout: seconds a node may take to
+            join, the head to start, a mount to appear, a node's ray to stop.
+        system_config: ray settings for the head, over :data:`NODE_HEALTH_CHECKS` and
+            :data:`HEAD_WORKERS_ON_DEMAND`.
+        use_running_cluster: attach to a cluster ``enb cluster up`` left running for this
+            cluster file and ``ray_port``, if there is one.
+        forward_worker_output: the node agents forward what workers print (ray's log monitor
+            stays off); a cluster that scripts attach to keeps ray's log monitor instead.
     """
 
     name = "ssh-ray-cluster"
-    is_remote = True
-    supports_retry = False  # ray's retries would hide which node lost the work: the engine's
     is_expensive_to_start = True
     one_per_process = True  # this process is ray's driver
     can_drop_nodes = True
@@ -122,7 +96,7 @@ class SshRayClusterExecutor(RayExecutor):
                  remote_mount: bool = True, *, include_dashboard: bool = False,
                  remote_python: str = "python3", head_address: str | None = None,
                  object_store_memory: int | None = None, max_retries: int = 0,
-                 ssh_options=None, runner=None, join_timeout: float = 90.0,
+                 ssh_options: SshOptions | None = None, runner=None, join_timeout: float = 90.0,
                  start_timeout: float = 90.0, mount_timeout: float = 30.0,
                  stop_timeout: float = 50.0, system_config: Mapping | None = None,
                  use_running_cluster: bool = True, forward_worker_output: bool = True):
@@ -137,9 +111,7 @@ class SshRayClusterExecutor(RayExecutor):
         self.head_address = head_address
         self.object_store_memory = object_store_memory
         self.max_retries = max_retries
-        if ssh_options is None:
-            ssh_options = SshOptions()
-        self.ssh_options = ssh_options
+        self.ssh_options = ssh_options if ssh_options is not None else SshOptions()
         self.runner = runner
         self.join_timeout = join_timeout
         self.start_timeout = start_timeout
@@ -151,62 +123,80 @@ class SshRayClusterExecutor(RayExecutor):
         self.forward_worker_output = forward_worker_output
         self.session: RaySession | None = None
         self.failed_nodes: dict[str, str] = {}   # node name -> why it did not join
-        self.head_failed = False
-        self._head = None
-        self._attached = None  # (ClusterState, DriverConnection) of a cluster of `enb cluster up`
+        self._head: RayHead | None = None
+        self._attached: persistent.Attached | None = None  # a cluster of `enb cluster up`
+        self._connections: SharedSshConnections | None = None
+        self._preflight: Preflight | None = None
+        self._head_status = HeadStatus()
+        self._alive = AliveRayNodes()
         self._remote: list[RemoteNodeSession] = []
         self._connect_threads: list[threading.Thread] = []
         self._drop_threads: list[threading.Thread] = []
         self._nodes: tuple[Node, ...] = ()
-        self._preflight_done = threading.Event()
-        self._preflight: dict[str, str] = {}  # node name -> why it cannot join
-        #: The digest of the enb every worker imports as installed, when nothing is shipped.
-        self.shared_enb_digest: str | None = None
-        self._node_facts: dict[str, dict | None] = {}  # node name -> what its check found
-        self._alive_lock = threading.Lock()
-        self._alive: tuple[float, dict | None] = (0.0, None)  # (when, alive_ray_nodes())
-        self._session_ssh = None  # ssh_options with the session's shared connections
-        self._masters: list = []  # the nodes whose shared ssh connection is open
-        self._masters_lock = threading.Lock()
-        self._masters_ended = False  # teardown ended them: a late one is ended at once
 
-    def node_workdir(self, mount_path: str | None) -> str:
-        """Return where a node's workers run tasks (``ENB_RAY_WORKDIR``).
+    # --- the session's parts --------------------------------------------------------------------
 
-        The mount of the project when there is one; otherwise the head's project path if the
-        node has it too (a shared file system), else the home folder.
-        """
-        return mount_path or os.pathsep.join([self.project_root, "~"])
+    def new_session(self, session: RaySession | None = None) -> None:
+        """Make the parts of a session of this executor's own (done by :meth:`start`; tests
+        call it to drive the parts without starting ray)."""
+        self.session = session or RaySession.new()
+        self._connections = SharedSshConnections(
+            self.cluster_nodes, self.ssh_options, control_dir=self.session.temp_dir,
+            session_tag=self.session.tag, runner=self.runner, timeout=self.ssh_timeout)
+        self._preflight = Preflight(self.cluster_nodes, self._connections,
+                                    remote_python=self.remote_python, runner=self.runner,
+                                    timeout=self.ssh_timeout)
+        self._head_status = HeadStatus()
+        self._alive = AliveRayNodes()
 
-    def node_agent_argv(self, index: int, node, head_address: str,
-                        workdir: str | None) -> list[str]:
-        """Return the ssh argv that runs node ``index``'s ray, joining ``head_address``.
+    @property
+    def connections(self) -> SharedSshConnections | None:
+        """The nodes' shared ssh connections of the current session (None before one)."""
+        return self._connections
 
-        The session token is not in it: the agent reads it from stdin.
-        """
-        ray_argv = ray_start_argv(
-            self.port_plan, python=self.remote_python, head=False, session=self.session,
-            head_address=head_address, num_cpus=node.cpu_limit,
+    @property
+    def preflight(self) -> Preflight | None:
+        """The pre-flight of the current session (None before one)."""
+        return self._preflight
+
+    @property
+    def ssh_timeout(self) -> float:
+        """How long one ssh command of the pre-flight may take (connecting included)."""
+        return (self.ssh_options.connect_timeout or 10) + 10
+
+    @property
+    def session_ssh_options(self) -> SshOptions:
+        """The ssh settings of this session's commands: through the nodes' shared connections
+        once they are open."""
+        return self._connections.options if self._connections is not None else self.ssh_options
+
+    @property
+    def shared_enb_digest(self) -> str | None:
+        """The digest of the enb every worker imports as installed, when nothing is shipped."""
+        return self._preflight.shared_enb_digest if self._preflight is not None else None
+
+    def join_context(self) -> NodeJoinContext:
+        """Return what every node of the current session needs to join it."""
+        return NodeJoinContext(
+            session=self.session, port_plan=self.port_plan, project_root=self.project_root,
+            head=self._head_status, ssh_options=lambda: self.session_ssh_options,
+            preflight_problem=self._preflight.problem, alive_ray_nodes=self.alive_ray_nodes,
+            remote_mount=self.remote_mount, remote_python=self.remote_python,
             object_store_memory=self.object_store_memory,
-            node_name=self.session.node_name(index), accepted_flags=accepted_ray_start_flags(),
-            log_monitor=not self.forward_worker_output)
-        env = ray_start_env(self.port_plan, self.session, workdir=workdir)
-        remote_argv = agent_run_argv(self.remote_python, self.session, ray_argv, env,
-                                     token_from_stdin=True)
-        # Keepalives: a node or head that vanishes ends the session (and so the node's ray)
-        # instead of leaving it waiting forever.
-        return self.session_ssh_options.argv(node, remote_argv, server_alive_interval=15)
+            forward_worker_output=self.forward_worker_output, runner=self.runner,
+            mount_timeout=self.mount_timeout, join_timeout=self.join_timeout,
+            stop_timeout=self.stop_timeout)
+
+    # --- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
         if self.started:
             return
         require_ray()
-        if self._attach_to_running_cluster():
+        if self._attach():
             super().start()
             return
-        self.session = RaySession.new()
-        self._alive = (0.0, None)
-        self._masters_ended = False
+        self.new_session()
         head_ip = self.head_address
         if head_ip is None and self.cluster_nodes:
             head_ip = local_address_towards(self.cluster_nodes[0].address,
@@ -219,78 +209,48 @@ class SshRayClusterExecutor(RayExecutor):
             start_timeout=self.start_timeout, forward_worker_output=self.forward_worker_output,
             worker_prefix="(pid={pid}, node=head) ")
         atexit.register(self.shutdown)
-        head_ready = threading.Event()
-        self.head_failed = False
         threads = []
         try:
             self._head.launch()  # creates the session's folder, where the ssh masters listen
-            threading.Thread(target=self._run_preflight, name="enb-preflight",
-                             daemon=True).start()
+            self._preflight.start()
             if head_ip is not None:  # nodes start while the head does
-                threads = self._start_connecting(f"{head_ip}:{self.port_plan.port('gcs')}",
-                                                 head_ready)
+                threads = self._start_connecting(f"{head_ip}:{self.port_plan.port('gcs')}")
             import_ray()  # while the head starts
-            runtime_env = self._workers_runtime_env()
+            runtime_env = self._preflight.workers_runtime_env()
             address = self._head.wait_until_serving()
             self._head.connect_driver(runtime_env)
             head = head_node_from_ray()
             if head_ip is None:
-                threads = self._start_connecting(address, head_ready)
-            head_ready.set()
+                threads = self._start_connecting(address)
+            self._head_status.up()
             # Every node that can join has joined (or failed) before the first row runs: a
             # short run would otherwise end on the head alone ("on 1 nodes").
             self._finish_connecting(threads)
             self._nodes = (head,) + tuple(r.joined for r in self._remote if r.joined)
         except BaseException:
-            self.head_failed = True
-            head_ready.set()
+            self._head_status.fail()
             self.shutdown()
             raise
         super().start()
         logger.info("ray cluster ready: %s", ", ".join(
             f"{node.name} ({node.cpus} CPUs)" for node in self._nodes))
 
-    def _attach_to_running_cluster(self) -> bool:
-        """Attach to the cluster ``enb cluster up`` left running for this file and port.
-
-        Return False when there is none. A stale one is said in a warning naming what is gone,
-        what is left of it is stopped, and False is returned: a cluster of this executor's own
-        then starts as usual.
-        """
+    def _attach(self) -> bool:
+        """Attach to the cluster ``enb cluster up`` left for this file and port, if there is one."""
         if not self.use_running_cluster or self.cluster_path is None:
             return False
-        path = persistent.state_path(self.cluster_path, self.port_plan.first)
-        try:
-            state = persistent.read(path)
-        except persistent.StateFileError as error:
-            logger.warning("%s; removing it", error)
-            persistent.remove(path)
+        attached = persistent.try_attach(
+            self.cluster_path, self.port_plan.first, project_root=self.project_root,
+            remote_mount=self.remote_mount, ssh_options=self.ssh_options, runner=self.runner)
+        if attached is None:
             return False
-        if state is None:
-            return False
-        same_project = os.path.realpath(state.project_root) == os.path.realpath(self.project_root)
-        if not same_project or state.remote_mount != self.remote_mount:
-            mount = "mounts" if state.remote_mount else "runs workers in"
-            raise ExecutorStartError(
-                f"{state.describe()} is up (enb cluster up) and {mount} the project "
-                f"{state.project_root}, not {self.project_root}"
-                f"{'' if state.remote_mount == self.remote_mount else ' (remote mount differs)'}"
-                f": run from that project (--project_root {state.project_root}), stop it with "
-                f"`enb cluster down {state.csv_path} --ray_port {state.ray_port}`, or choose "
-                f"another --ray_port")
-        try:
-            driver, nodes = persistent.attach(state, runtime_env=attach_runtime_env(state))
-        except persistent.StaleClusterError as stale:
-            logger.warning("%s; stopping what is left of it and starting a new cluster", stale)
-            persistent.clear(state, ssh_options=self.ssh_options, runner=self.runner)
-            return False
-        self._attached = (state, driver)
-        self.session = driver.session
-        self._nodes = nodes
-        self.failed_nodes = dict(state.failed_nodes)
+        self._attached = attached
+        self.session = attached.driver.session
+        self._nodes = attached.nodes
+        self.failed_nodes = dict(attached.state.failed_nodes)
         atexit.register(self.shutdown)
-        logger.info("using %s, started by `enb cluster up`: %s", state.describe(), ", ".join(
-            f"{node.name} ({node.cpus} CPUs)" for node in nodes))
+        logger.info("using %s, started by `enb cluster up`: %s", attached.state.describe(),
+                    ", ".join(f"{node.name} ({node.cpus} CPUs)" for node in attached.nodes))
         return True
 
     @property
@@ -298,162 +258,13 @@ class SshRayClusterExecutor(RayExecutor):
         """True when this executor uses a cluster of ``enb cluster up`` (it started nothing)."""
         return self._attached is not None
 
-    @property
-    def session_ssh_options(self):
-        """The ssh settings of this session's commands: through the nodes' shared connections
-        once :meth:`_open_shared_connections` opened them."""
-        return self._session_ssh or self.ssh_options
-
-    @property
-    def _ssh_timeout(self) -> float:
-        """How long one ssh command of the pre-flight may take (connecting included)."""
-        return (self.ssh_options.connect_timeout or 10) + 10
-
-    def _open_shared_connections(self) -> dict:
-        """Open one ssh connection to every node, in parallel; return the failed ``ssh`` check
-        (a :class:`enb.cluster.checks.CheckResult`) of each node that could not be reached.
-
-        Every later command to a node (the pre-flight check, the mount, the agent, teardown)
-        runs over that connection: one key exchange and login per node instead of one per
-        command (each costs ~0.2 s and ~0.1 CPU-s here, more on a real network). A node whose
-        connection did not open gets its commands connecting by themselves.
-        """
-        control_dir = self.session.temp_dir
-        if len(control_dir) > MAX_CONTROL_DIR:  # a unix socket's path has ~100 bytes
-            logger.debug("ssh connections are not shared: %s is too long a path for their "
-                         "sockets", control_dir)
-            return {}
-        if any(option.partition("=")[0].lower() == "controlpath"
-               for option in self.ssh_options.extra_options):
-            logger.debug("ssh connections are not shared: the ssh options set a ControlPath")
-            return {}
-        options = dataclasses.replace(self.ssh_options, control_dir=control_dir)
-        runner = self.runner or SubprocessRunner()
-        timeout = self._ssh_timeout
-
-        # A master idles while the check waits for the slowest node's master (up to the
-        # connect timeout): it must not end before its node's commands come.
-        persist = max(MASTER_PERSIST, int(timeout) + 10)
-
-        def open_master(node):
-            argv = options.master_argv(node, persist)
-            logger.debug("[%s] running: %s", node.name, shlex.join(argv))
-            # The session's tag marks it as one of the session's processes: if this process
-            # dies, the head's agent, which sweeps those, ends it with the rest.
-            return node, runner.run(argv, timeout=timeout, env={SESSION_ENV: self.session.tag})
-
-        unreachable = {}
-        with concurrent.futures.ThreadPoolExecutor(max(1, min(len(self.cluster_nodes), 32)),
-                                                   thread_name_prefix="enb-ssh") as pool:
-            for node, result in pool.map(open_master, self.cluster_nodes):
-                if result.ok:
-                    logger.info("%s: ssh connection open in %.2f s (the session's commands "
-                                "share it)", node.name, result.duration)
-                    with self._masters_lock:
-                        ended = self._masters_ended  # the run ended while it connected
-                        if not ended:
-                            self._masters.append(node)
-                    if ended:
-                        self._end_masters([node], options, runner)
-                    continue
-                failure = classify_ssh_failure(result, node)
-                logger.debug("%s: no shared ssh connection (status %s): %s", node.name,
-                             result.returncode, result.stderr.strip()[-300:])
-                if failure is not None:  # else the check below connects and says what it finds
-                    unreachable[node.name] = CheckResult(node.name, "ssh", Status.FAIL,
-                                                         failure.problem, failure.fix)
-        with self._masters_lock:
-            if not self._masters_ended:
-                self._session_ssh = options
-        return unreachable
-
-    def _close_shared_connections(self) -> None:
-        """End the nodes' shared ssh connections (after every command that used them)."""
-        with self._masters_lock:
-            masters, self._masters = self._masters, []
-            self._masters_ended = True
-        if masters:
-            self._end_masters(masters, self.session_ssh_options,
-                              self.runner or SubprocessRunner())
-
-    @staticmethod
-    def _end_masters(masters, options, runner) -> None:
-        def close(node):
-            try:
-                result = runner.run(options.master_exit_argv(node), timeout=10)
-            except Exception as error:  # noqa: BLE001 - it ends by itself (MASTER_PERSIST)
-                logger.debug("%s: ending the shared ssh connection: %s", node.name, error)
-                return
-            if not result.ok:
-                logger.debug("%s: ending the shared ssh connection: status %s: %s",
-                             node.name, result.returncode, result.stderr.strip()[-300:])
-
-        # Plain threads: at exit (atexit), concurrent.futures refuses new work.
-        closing = [threading.Thread(target=close, args=(node,), daemon=True,
-                                    name=f"enb-ssh-exit-{node.name}") for node in masters]
-        for thread in closing:
-            thread.start()
-        for thread in closing:
-            thread.join()
-
-    def _run_preflight(self) -> None:
-        """Open every node's shared ssh connection, then check ssh and versions on every node
-        at once (one command each, through it): see RemoteNodeSession.connect()."""
-        problems = []
-        try:
-            unreachable = self._open_shared_connections()
-            problems += unreachable.values()
-            problems += quick_check([node for node in self.cluster_nodes
-                                     if node.name not in unreachable],
-                                    remote_python=self.remote_python,
-                                    ssh_options=self.session_ssh_options, runner=self.runner,
-                                    timeout=self._ssh_timeout, facts=self._node_facts)
-        except Exception as error:  # noqa: BLE001 - the nodes are tried anyway
-            logger.debug("the pre-flight check of the nodes failed (%s); trying them anyway",
-                         error)
-        found: dict[str, list[str]] = {}
-        for result in problems:
-            if result.node != "head":  # the head runs ray already: this process imported it
-                found.setdefault(result.node, []).append(
-                    f"{result.check}: {result.detail}" + (f"; fix: {result.fix}"
-                                                          if result.fix else ""))
-        self._preflight = {node: "; ".join(texts) for node, texts in found.items()}
-        self._preflight_done.set()
-
-    def _workers_runtime_env(self) -> dict | None:
-        """Return the runtime_env of this session's workers: enb shipped, unless needless.
-
-        Shipping enb (py_modules) makes every worker run the head's enb, but a worker needing
-        a runtime env starts ~0.5-1 s later, on the critical path of the first results. When the
-        pre-flight check found, on every node, an enb whose sources are identical to this
-        process's (:func:`enb.cluster.facts.package_digest`), and the head's workers import this
-        very enb too, nothing is shipped.
-        """
-        self._preflight_done.wait()
-        mine = this_enb_digest()
-        differing = [node.name for node in self.cluster_nodes
-                     if node.name not in self._preflight
-                     and (self._node_facts.get(node.name) or {}).get("enb_digest") != mine]
-        if differing:
-            logger.debug("enb is shipped to the workers: the enb of %s differs from the head's",
-                         ", ".join(differing))
-            return enb_runtime_env()
-        runtime_env = enb_runtime_env(only_if_needed=True)
-        self.shared_enb_digest = mine if runtime_env is None else None
-        return runtime_env
-
-    def preflight_problem(self, name: str) -> str | None:
-        """Wait for the pre-flight check; return why node ``name`` cannot join, or None."""
-        self._preflight_done.wait()
-        return self._preflight.get(name)
-
-    def _start_connecting(self, head_address: str,
-                          head_ready: threading.Event) -> list[threading.Thread]:
-        self._remote = [RemoteNodeSession(i, node, self)
+    def _start_connecting(self, head_address: str) -> list[threading.Thread]:
+        context = self.join_context()
+        self._remote = [RemoteNodeSession(i, node, context)
                         for i, node in enumerate(self.cluster_nodes)]
         if self._remote:
             logger.info("connecting %d node(s) to %s", len(self._remote), head_address)
-        threads = [threading.Thread(target=remote.connect, args=(head_address, head_ready),
+        threads = [threading.Thread(target=remote.connect, args=(head_address,),
                                     name=f"enb-connect-{remote.name}", daemon=True)
                    for remote in self._remote]
         for thread in threads:
@@ -482,7 +293,9 @@ class SshRayClusterExecutor(RayExecutor):
                 lambda: remote.disconnect(gone=remote.name in self._dead_nodes()))
         else:  # the agent belongs to the supervisor of `enb cluster up`: end its session there
             node = next((node for node in self.cluster_nodes if node.name == name), None)
-            stop = None if node is None else (lambda: self.sweep_node(node))
+            stop = None if node is None else (lambda: sweep_session(
+                node, self.session, remote_python=self.remote_python,
+                ssh_options=self.session_ssh_options, runner=self.runner))
         if stop is not None:
             thread = threading.Thread(target=stop, name=f"enb-drop-{name}", daemon=True)
             thread.start()
@@ -490,29 +303,10 @@ class SshRayClusterExecutor(RayExecutor):
         logger.info("node %s left out; stopping its ray session", name)
         return True
 
-    def sweep_node(self, node) -> None:
-        """Stop every process of this session on ``node`` and remove its files there."""
-        result = run_on_node(node, agent_sweep_argv(self.remote_python, self.session),
-                             runner=self.runner, ssh_options=self.session_ssh_options,
-                             timeout=30)
-        if not result.ok:
-            logger.warning("%s: could not make sure this session's ray processes stopped "
-                           "(status %s): %s", node.name, result.returncode,
-                           (result.stdout + result.stderr).strip()[-500:])
-
-    def alive_ray_nodes(self) -> dict[str, dict]:
-        """Return ray's live nodes by node name (the driver must be connected).
-
-        Every joining node waits on this: the answer is shared for :data:`NODES_POLL` seconds,
-        so the GCS gets one query per interval however many nodes join at once.
-        """
-        with self._alive_lock:
-            taken, alive = self._alive
-            if alive is None or time.monotonic() - taken >= NODES_POLL:
-                import ray  # noqa: PLC0415
-                alive = {info.get("NodeName"): info for info in ray.nodes() if info.get("Alive")}
-                self._alive = (time.monotonic(), alive)
-            return alive
+    def alive_ray_nodes(self) -> Mapping[str, dict]:
+        """Return ray's live nodes by node name (the driver must be connected); the answer is
+        shared for :data:`~enb.cluster.remote_node.NODES_POLL` seconds."""
+        return self._alive()
 
     def _dead_nodes(self) -> set[str]:
         """Return the joined nodes that ray has declared dead (needs the driver connected)."""
@@ -565,8 +359,7 @@ class SshRayClusterExecutor(RayExecutor):
         atexit.unregister(self.shutdown)
         drops, self._drop_threads = self._drop_threads, []
         if self._attached is not None:
-            state, driver = self._attached
-            driver.disconnect()  # the cluster stays up: `enb cluster down` stops it
+            self._attached.driver.disconnect()  # the cluster stays up: `enb cluster down` stops it
             for thread in drops:
                 thread.join(60)
             self._attached = None
@@ -593,8 +386,8 @@ class SshRayClusterExecutor(RayExecutor):
             thread.start()
         for thread in stopping:
             thread.join()
-        self._close_shared_connections()
-        self._session_ssh = None
+        if self._connections is not None:
+            self._connections.close()
         if self._head is not None:
             self._head.stop()
             self._head = None
@@ -604,19 +397,6 @@ class SshRayClusterExecutor(RayExecutor):
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({len(self.cluster_nodes)} nodes, "
                 f"ports={self.port_plan.describe()})")
-
-
-def attach_runtime_env(state) -> dict | None:
-    """Return the runtime_env of a script attaching to the cluster of ``state``: nothing
-    shipped when its workers import, as installed, an enb with the same sources as this one."""
-    if state.enb_digest and this_enb_digest() == state.enb_digest:
-        return None
-    return enb_runtime_env()
-
-
-def this_enb_digest() -> str:
-    """Return the digest of the sources of the enb this process runs (as nodes report theirs)."""
-    return package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
 
 
 def _cluster_path(cluster_config) -> str | None:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import secrets
 import socket
 import threading
 from typing import Iterable, Sequence
 
+import enb
 from enb.transport import ClusterNode, CommandResult, Runner, SshOptions, ToolNotFoundError
 
 def package_digest(folder):
@@ -39,6 +41,11 @@ def package_digest(folder):
                     digest.update(source.read())
                 digest.update(b"\0")
     return digest.hexdigest()
+
+
+def this_enb_digest() -> str:
+    """Return the digest of the sources of the enb this process runs (as nodes report theirs)."""
+    return package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
 
 
 #: Seconds a TCP probe waits for a connection or an answer.

@@ -35,13 +35,15 @@ import time
 from pathlib import Path
 from typing import Mapping
 
-from enb.transport import ClusterConfigError, SshOptions, load_cluster_config, run_on_node
+from enb.transport import ClusterConfigError, SshOptions, load_cluster_config
 
-from ..executors._ray.agent import agent_sweep_argv
+from ..executors._ray.executor import enb_runtime_env
 from ..executors._ray.head import DriverConnection
 from ..executors._ray.session import RaySession
 from ..executors.base import ExecutorStartError, Node
 from ..shipped import node_agent
+from .facts import this_enb_digest
+from .remote_node import sweep_session
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +270,59 @@ def now() -> str:
 
 # --- using it -----------------------------------------------------------------------------------
 
+@dataclasses.dataclass(frozen=True)
+class Attached:
+    """This process as the driver of a cluster of ``enb cluster up``."""
+    state: ClusterState
+    driver: DriverConnection
+    nodes: tuple[Node, ...]  # the head first
+
+
+def try_attach(csv_path: str, ray_port: int, *, project_root: str, remote_mount: bool,
+               ssh_options: SshOptions | None = None, runner=None) -> Attached | None:
+    """Attach to the cluster ``enb cluster up`` left running for ``csv_path`` and ``ray_port``.
+
+    Return None when there is none. A stale one is said in a warning naming what is gone, what
+    is left of it is stopped, and None is returned: the caller then starts a cluster of its own.
+    Raise :class:`~enb.executors.base.ExecutorStartError` when the running cluster serves
+    another project (or mounts it differently), naming the ways out.
+    """
+    path = state_path(csv_path, ray_port)
+    try:
+        state = read(path)
+    except StateFileError as error:
+        logger.warning("%s; removing it", error)
+        remove(path)
+        return None
+    if state is None:
+        return None
+    same_project = os.path.realpath(state.project_root) == os.path.realpath(project_root)
+    if not same_project or state.remote_mount != remote_mount:
+        mount = "mounts" if state.remote_mount else "runs workers in"
+        raise ExecutorStartError(
+            f"{state.describe()} is up (enb cluster up) and {mount} the project "
+            f"{state.project_root}, not {project_root}"
+            f"{'' if state.remote_mount == remote_mount else ' (remote mount differs)'}"
+            f": run from that project (--project_root {state.project_root}), stop it with "
+            f"`enb cluster down {state.csv_path} --ray_port {state.ray_port}`, or choose "
+            f"another --ray_port")
+    try:
+        driver, nodes = attach(state, runtime_env=attach_runtime_env(state))
+    except StaleClusterError as stale:
+        logger.warning("%s; stopping what is left of it and starting a new cluster", stale)
+        clear(state, ssh_options=ssh_options, runner=runner)
+        return None
+    return Attached(state, driver, nodes)
+
+
+def attach_runtime_env(state: ClusterState) -> dict | None:
+    """Return the runtime_env of a script attaching to the cluster of ``state``: nothing
+    shipped when its workers import, as installed, an enb with the same sources as this one."""
+    if state.enb_digest and this_enb_digest() == state.enb_digest:
+        return None
+    return enb_runtime_env()
+
+
 def attach(state: ClusterState, *, runtime_env: Mapping | None = None):
     """Connect this process to the cluster of ``state`` as ray's driver.
 
@@ -413,14 +468,11 @@ def _sweep_nodes(state: ClusterState, ssh_options, runner) -> None:
     nodes = [node for node in config.nodes if node.name in names]
     if ssh_options is None:
         ssh_options = ssh_options_from(state.ssh)
-    argv = agent_sweep_argv(state.remote_python, RaySession(tag=state.session, token=""))
+    session = RaySession(tag=state.session, token="")
 
     def sweep(node):
-        result = run_on_node(node, argv, runner=runner, ssh_options=ssh_options, timeout=30)
-        if not result.ok:
-            logger.warning("%s: could not make sure the processes of session %s stopped (status "
-                           "%s): %s", node.name, state.session, result.returncode,
-                           (result.stdout + result.stderr).strip()[-300:])
+        sweep_session(node, session, remote_python=state.remote_python,
+                      ssh_options=ssh_options, runner=runner)
 
     if nodes:
         with concurrent.futures.ThreadPoolExecutor(len(nodes)) as pool:

@@ -91,10 +91,6 @@ class Executor(abc.ABC):
 
     #: The ``--executor`` name.
     name: ClassVar[str] = ""
-    #: Work may run on machines other than this one (paths go through the remote mount).
-    is_remote: ClassVar[bool] = False
-    #: The backend itself reruns tasks whose worker or node died.
-    supports_retry: ClassVar[bool] = False
     #: Starting the backend costs seconds: keep one instance alive across ``get_df`` calls.
     is_expensive_to_start: ClassVar[bool] = False
     #: A process can run only one started instance of such backends at a time (ray: one

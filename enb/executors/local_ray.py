@@ -27,8 +27,6 @@ class LocalRayExecutor(RayExecutor):
     """
 
     name = "local-ray"
-    is_remote = False
-    supports_retry = True
     is_expensive_to_start = True
     one_per_process = True  # this process is ray's driver
 

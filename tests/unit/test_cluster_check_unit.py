@@ -17,7 +17,7 @@ import enb
 import enb.cluster.checks as cluster_check
 from enb.cluster import cli as cluster_cli
 from enb.__main__ import main as enb_main
-from enb.cluster.checks import HEAD, Status, check_cluster, quick_check
+from enb.cluster.checks import HEAD, CheckResult, Status, check_cluster, quick_check
 from enb.cluster.facts import (MARKER, NODE_SCRIPT, encode_args, parse_facts, port_ranges,
                                probe_port)
 from enb.transport import ClusterNode, CommandResult, FakeRunner, SshOptions, SubprocessRunner
@@ -559,14 +559,15 @@ def test_enb_is_shipped_to_the_workers_only_when_a_joining_node_runs_another_enb
     mine = package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
     nodes = [ClusterNode("10.0.0.2", ssh_user="a"), ClusterNode("10.0.0.3", ssh_user="b")]
     executor = SshRayClusterExecutor(nodes)
+    executor.new_session()
     by_user = {node.ssh_user: node.name for node in nodes}
-    executor._node_facts = {by_user[user]: {"enb_digest": mine if digest == "SAME" else digest}
-                            for user, digest in node_digests.items()}
-    executor._preflight = {by_user[user]: "ssh: refused" for user, digest
-                           in node_digests.items() if digest == "broken-node"}
-    executor._preflight_done.set()
+    executor.preflight.record(
+        [CheckResult(by_user[user], "ssh", Status.FAIL, "refused")
+         for user, digest in node_digests.items() if digest == "broken-node"],
+        facts={by_user[user]: {"enb_digest": mine if digest == "SAME" else digest}
+               for user, digest in node_digests.items()})
     monkeypatch.setattr(ray_executor, "_local_workers_import", lambda package: True)
-    env = executor._workers_runtime_env()
+    env = executor.preflight.workers_runtime_env()
     assert (env is not None) == shipped
     if shipped:
         assert env == {"py_modules": [os.path.dirname(os.path.abspath(enb.__file__))]}

@@ -178,30 +178,24 @@ def test_status_table_shows_each_node_its_cpus_and_what_runs(csv, cache):
 
 
 def test_a_script_of_another_project_is_told_how_to_go_on(cache, csv):
-    from enb.cluster.executor import SshRayClusterExecutor
     path = cluster_state.state_path(csv, 47000)
     cluster_state.write(make_state(path, csv, pid=os.getpid(), project="/data/project"))
-    executor = SshRayClusterExecutor(str(csv), ray_port=47000, ray_port_count=100,
-                                     project_root="/elsewhere")
     with pytest.raises(ExecutorStartError, match="--project_root /data/project"):
-        executor._attach_to_running_cluster()
+        cluster_state.try_attach(str(csv), 47000, project_root="/elsewhere", remote_mount=True)
     assert path.exists()  # someone's running cluster is left alone
-    other_port = SshRayClusterExecutor(str(csv), ray_port=47100, ray_port_count=100,
-                                       project_root="/elsewhere")
-    assert other_port._attach_to_running_cluster() is False
+    assert cluster_state.try_attach(str(csv), 47100, project_root="/elsewhere",
+                                    remote_mount=True) is None
 
 
 def test_a_stale_cluster_is_said_cleaned_up_and_a_new_one_started(cache, csv, monkeypatch,
                                                                    caplog):
-    from enb.cluster.executor import SshRayClusterExecutor
     path = cluster_state.state_path(csv, 47000)
     pid = dead_pid()
     cluster_state.write(make_state(path, csv, pid=pid, project="/data/project"))
     cleared = []
     monkeypatch.setattr(cluster_state, "clear", lambda state, **kw: cleared.append(state))
-    executor = SshRayClusterExecutor(str(csv), ray_port=47000, ray_port_count=100,
-                                     project_root="/data/project")
-    assert executor._attach_to_running_cluster() is False
+    assert cluster_state.try_attach(str(csv), 47000, project_root="/data/project",
+                                    remote_mount=True) is None
     assert [state.session for state in cleared] == ["enb-ray-0123456789"]
     assert f"is stale: its supervisor (pid {pid}) is gone" in caplog.text
     assert "starting a new cluster" in caplog.text
@@ -237,7 +231,7 @@ def test_a_script_ships_nothing_to_an_up_cluster_whose_workers_import_its_very_e
 
     import enb
     from enb.cluster.facts import package_digest
-    from enb.cluster.executor import attach_runtime_env
+    from enb.cluster.persistent import attach_runtime_env
     path = cluster_state.state_path(csv, 47000)
     mine = package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
     state = dataclasses.replace(make_state(path, csv, pid=os.getpid()), enb_digest=mine)
