@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     listing = commands.add_parser("list", help="show the available plugins",
                                   description="Show the available plugins, one a line.")
     listing.add_argument("filter", nargs="*",
-                         help="show only plugins whose name or description contains one of these")
+                         help="show only plugins whose name, description or tags contain one "
+                              "of these")
     listing.set_defaults(run=run_list)
 
     install = commands.add_parser(
@@ -42,9 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_list(args: argparse.Namespace) -> int:
     """Print each matching plugin's name and one-line description."""
     queries = [q.lower() for q in args.filter]
-    shown = [t for t in TEMPLATES.values()
-             if not queries or any(q in t.name.lower() or q in t.description.lower()
-                                   for q in queries)]
+    shown = [t for t in TEMPLATES.values() if t.available
+             and (not queries or any(q in t.name.lower() or q in t.description.lower()
+                                     or any(q in tag for tag in t.tags) for q in queries))]
     if not shown:
         print(f"No plugin matches {', '.join(map(repr, args.filter))}.")
         return 0

@@ -10,7 +10,8 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from enb.plugins import TEMPLATES, Template
+from enb.plugins.catalogue import CATALOGUE as TEMPLATES
+from enb.plugins.catalogue import Entry
 
 #: Package folder that holds one sub-folder of files per template.
 TEMPLATES_PACKAGE_DIR = "templates"
@@ -43,7 +44,7 @@ class DestinationExistsError(InstallError):
                          "Use --force (-f) to overwrite them.")
 
 
-def template(name: str) -> Template:
+def template(name: str) -> Entry:
     """Return the template called ``name``; raise :class:`UnknownTemplateError` if none is."""
     try:
         return TEMPLATES[name]
@@ -56,6 +57,11 @@ def default_destination(name: str) -> str:
     return os.path.join("plugins", name)
 
 
+def available(name: str) -> bool:
+    """Tell whether the files of catalogue entry ``name`` ship with this enb."""
+    return template(name).available
+
+
 def planned_files(name: str) -> dict[str, bytes]:
     """Return ``{relative path: contents}`` of everything installing ``name`` writes.
 
@@ -64,10 +70,11 @@ def planned_files(name: str) -> dict[str, bytes]:
     """
     files: dict[str, bytes] = {}
     for each in _with_requirements(name):
-        root = resources.files("enb.plugins").joinpath(TEMPLATES_PACKAGE_DIR, each.name)
+        root = resources.files("enb.plugins").joinpath(TEMPLATES_PACKAGE_DIR, each.files_folder)
         if not root.is_dir():
-            raise InstallError(f"the files of template {each.name!r} are missing from this enb "
-                               f"installation (expected {root}); reinstall enb")
+            raise InstallError(f"{each.name!r} is in enb's catalogue but its files are not in "
+                               f"this enb yet (expected {root}); `enb plugin list` shows what "
+                               f"can be installed")
         files.update(_read_tree(root, ""))
     return files
 
@@ -96,12 +103,12 @@ def install(name: str, destination: str | os.PathLike, *, force: bool = False) -
     return [path for path, _ in targets]
 
 
-def _with_requirements(name: str, seen: tuple[str, ...] = ()) -> list[Template]:
+def _with_requirements(name: str, seen: tuple[str, ...] = ()) -> list[Entry]:
     """Return the templates to install for ``name``: requirements first, each once."""
     if name in seen:
         raise InstallError(f"templates require each other in a cycle: {' -> '.join(seen + (name,))}")
     chosen = template(name)
-    ordered: list[Template] = []
+    ordered: list[Entry] = []
     for requirement in chosen.requires:
         for each in _with_requirements(requirement, seen + (name,)):
             if each not in ordered:

@@ -25,14 +25,24 @@ def template_dir(name: str):
 
 # --- the catalog and its files ----------------------------------------------------------------
 
+#: Catalogue entries whose files their owners are still writing: each is removed from here
+#: when its folder lands (the test below fails until then, and fails if one lands unlisted).
+PENDING = {"analysis-gallery": "analysis", "lossless-compression": "compress",
+           "lossy-compression": "compress", "test-codecs": "compress"}
+
+
 def test_every_template_has_files_and_every_folder_a_catalog_entry():
     folders = {entry.name for entry in resources.files("enb.plugins").joinpath("templates").iterdir()
                if entry.is_dir() and entry.name != "__pycache__"}
-    assert folders == set(TEMPLATES)
+    assert folders == {t.files_folder for t in TEMPLATES.values() if t.name not in PENDING}
     for template in TEMPLATES.values():
-        assert installer.planned_files(template.name), template.name
-        assert all(requirement in TEMPLATES for requirement in template.requires)
         assert template.description and "\n" not in template.description
+        assert all(requirement in TEMPLATES for requirement in template.requires)
+        if template.name in PENDING:
+            assert not installer.available(template.name), \
+                f"{template.name} has landed: remove it from PENDING"
+            continue
+        assert installer.available(template.name) and installer.planned_files(template.name)
 
 
 def test_cluster_config_csv_is_the_header_and_a_commented_example_row():
@@ -90,13 +100,13 @@ def test_unknown_template_error_names_the_known_ones():
     assert "cluster-config" in str(caught.value) and "montecarlo-pi" in str(caught.value)
 
 
-def test_enb1_install_function_does_nothing_when_the_folder_exists(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_enb1_install_function_does_nothing_when_the_folder_exists(tmp_path, fresh_options):
+    fresh_options.project_root = str(tmp_path)  # a relative folder is the project's
     assert [p.name for p in enb.plugins.install("cluster-config")] == ["enb_cluster.csv"]
     assert (tmp_path / "plugins" / "cluster-config" / "enb_cluster.csv").is_file()
     assert enb.plugins.install("cluster-config") == []  # as enb 1.x: already there, no action
     with pytest.raises(installer.UnknownTemplateError):
-        enb.plugins.install("nope", "plugins/cluster-config")
+        enb.plugins.install("nope", "plugins/cluster-config", automatic_import=False)
 
 
 # --- montecarlo-pi end to end -----------------------------------------------------------------
@@ -168,10 +178,10 @@ def test_the_built_wheel_ships_every_template_file(tmp_path):
     [wheel] = (tmp_path / "dist").glob("enb-*.whl")
     archive = zipfile.ZipFile(wheel)
     shipped = set(archive.namelist())
-    expected = {f"enb/plugins/templates/{name}/{relative}"
-                for name in TEMPLATES
+    expected = {f"enb/plugins/templates/{entry.files_folder}/{relative}"
+                for entry in TEMPLATES.values() if installer.available(entry.name)
                 for relative in installer._read_tree(
-                    resources.files("enb.plugins").joinpath("templates", name), "")}
+                    resources.files("enb.plugins").joinpath("templates", entry.files_folder), "")}
     assert expected <= shipped, expected - shipped
     assert "enb/__main__.py" in shipped
     [entry_points] = [name for name in shipped if name.endswith(".dist-info/entry_points.txt")]
