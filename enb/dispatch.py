@@ -13,6 +13,7 @@ import concurrent.futures
 import dataclasses
 import logging
 import math
+import os
 import time
 
 from . import rows as row_module
@@ -107,7 +108,7 @@ def _hard_grace(row_timeout: float) -> float:
 def run(table, tasks, store, chunk_size, report) -> list:
     """Run the tasks; store every finished row as it arrives; return the row failures."""
     from .progress import Progress
-    from .rowboard import RowBoard
+    from .rowboard import RowBoard, Watch
     executor = get_executor(options)
     report.executor = executor.name
     sizer = _ChunkSizer(executor.max_workers, chunk_size or options.chunk_size)
@@ -119,7 +120,9 @@ def run(table, tasks, store, chunk_size, report) -> list:
     flights: dict = {}    # future -> _Flight
     by_token: dict = {}   # token -> future
     ended: dict = {}      # token -> (Position or None, seconds): chunks the head ended
-    tokens = iter(range(1, 1 << 62))
+    # Tokens unique across runs: workers of several runs may share a node's board.
+    first_token = int.from_bytes(os.urandom(5), "little") << 21
+    tokens = iter(range(first_token + 1, first_token + (1 << 21)))
     # Rows lost MAX_ATTEMPTS times, each time beside other work: a dead worker can take every
     # row in flight with it (a broken process pool, a lost node), so before such a row fails
     # it runs once more with nothing beside it.
@@ -135,6 +138,8 @@ def run(table, tasks, store, chunk_size, report) -> list:
     last_running_report = time.monotonic()
     try:
         with executor.open_pool(row_module.init_worker, initargs) as pool:
+            watch = Watch(board, pool)
+
             def submit(chunk):
                 token = next(tokens)
                 future = pool.submit(row_module.run_chunk, chunk, token)
@@ -160,19 +165,23 @@ def run(table, tasks, store, chunk_size, report) -> list:
                 now = time.monotonic()
                 limit = row_timeout + _hard_grace(row_timeout)
                 seen = set()
-                for pid, position in board.positions().items():
+                for position in watch.positions(ask_nodes=True):
                     future = by_token.get(position.token)
                     if future is None or position.token in ended:
                         continue
                     seen.add(position.token)
-                    if now - position.started > limit and pool.end(future, pid=pid):
-                        ended[position.token] = (position, now - position.started)
+                    if position.seconds > limit and pool.end(future, pid=position.pid):
+                        ended[position.token] = (position, position.seconds)
                         logger.warning("row %s: still running %.0f s after it started "
-                                       "(row_timeout %g s); its worker (pid %d) was ended",
+                                       "(row_timeout %g s); its worker (pid %d on %s) was ended",
                                        flights[future].chunk[position.row][0],
-                                       now - position.started, row_timeout, pid)
-                # Workers the board does not reach (ray): each row of a chunk may take up to
-                # row_timeout, and a chunk may wait behind one other chunk on its worker.
+                                       position.seconds, row_timeout, position.pid,
+                                       position.node)
+                # Workers on no board that answers (local-process: more workers than slots; ray:
+                # its nodes' boards are silent): each row of a chunk may take up to row_timeout,
+                # and a chunk may wait behind one other chunk on its worker.
+                if now - watch.answered_at < limit:
+                    return  # the nodes answer: a chunk on none of their boards waits its turn
                 for future, flight in list(flights.items()):
                     if flight.token in seen or flight.token in ended:
                         continue
@@ -187,9 +196,9 @@ def run(table, tasks, store, chunk_size, report) -> list:
             def say_running():
                 lines = []
                 now = time.monotonic()
-                positions = board.positions()
                 on_board = set()
-                for pid, position in sorted(positions.items(), key=lambda i: i[1].started):
+                for position in sorted(watch.positions(ask_nodes=True, wait=2.0),
+                                       key=lambda p: p.started):
                     future = by_token.get(position.token)
                     if future is None:
                         continue
@@ -197,8 +206,8 @@ def run(table, tasks, store, chunk_size, report) -> list:
                     task = flights[future].chunk[position.row]
                     column = task[3][position.column] if 0 <= position.column < len(task[3]) \
                         else "-"
-                    lines.append(f"row {task[0]} (column {column}) on head, pid {pid}, for "
-                                 f"{now - position.started:.0f} s")
+                    lines.append(f"row {task[0]} (column {column}) on {position.node}, pid "
+                                 f"{position.pid}, for {position.seconds:.0f} s")
                 for future, flight in flights.items():
                     if flight.token not in on_board and future in in_flight:
                         lines.append(f"{len(flight.chunk)} row(s) from {flight.chunk[0][0]}, "
@@ -209,8 +218,7 @@ def run(table, tasks, store, chunk_size, report) -> list:
                                 + (f" (and {len(lines) - 10} more)" if len(lines) > 10 else ""))
 
             def oldest_running() -> float:
-                started = [p.started for p in board.positions().values()
-                           if p.token in by_token]
+                started = [p.started for p in watch.positions() if p.token in by_token]
                 return time.monotonic() - min(started) if started else 0.0
 
             submit_more()
@@ -228,9 +236,11 @@ def run(table, tasks, store, chunk_size, report) -> list:
                     try:
                         result = future.result()
                     except BaseException as ex:  # noqa: BLE001 -- sorted out below
-                        holder = board.holder(flight.token)
+                        holder = ending[0] if ending is not None else None
+                        if holder is None and isinstance(ex, WorkerLostError):
+                            holder = watch.holder(flight.token)
                         if holder is not None:
-                            board.release(holder.pid)
+                            watch.release(holder)
                         if ending is not None:
                             _timed_out(chunk, ending, row_timeout, failures, report, pending,
                                        isolate)
@@ -260,7 +270,8 @@ def run(table, tasks, store, chunk_size, report) -> list:
                 if row_timeout:
                     end_overdue()
                 now = time.monotonic()
-                if now - last_running_report >= RUNNING_REPORT_SECONDS:
+                if now - last_running_report >= RUNNING_REPORT_SECONDS and \
+                        logger.isEnabledFor(logging.INFO):
                     last_running_report = now
                     say_running()
                 if in_flight:
@@ -292,8 +303,8 @@ def _timed_out(chunk, ending, row_timeout, failures, report, pending, isolate) -
         traceback=f"RowTimeoutError: the row ran longer than row_timeout ({row_timeout:g} s) "
                   f"and its worker did not stop it (stuck in code that holds the GIL?): the "
                   f"head ended the worker after {seconds:.0f} s\n",
-        exception=None, node="head" if position is not None else "", pid=getattr(
-            position, "pid", 0)))
+        exception=None, node=position.node if position is not None else "",
+        pid=getattr(position, "pid", 0)))
     report.failed += 1
     pending.extendleft(reversed([t for i, t in enumerate(chunk) if i != row]))
 
@@ -314,9 +325,11 @@ def _reschedule(chunk, error, attempts, pending, failures, report, node_losses=N
                 executor=None, isolate=None, ran_alone=True, holder=None) -> None:
     """Send the rows of a chunk whose worker died to other workers, one row per chunk.
 
-    ``holder`` is where the chunk's worker was (from the run's board), when known: if that
-    worker is one that died, the row it computed is the one that counts a loss; the chunk's
-    other rows, and chunks of workers that were only stopped with it, go again uncounted.
+    ``holder`` is where the chunk's worker was (from the run's board or its node's), when
+    known: if that worker is one that died, the row it computed is the one that counts a loss;
+    the chunk's other rows, and chunks of workers that were only stopped with it, go again
+    uncounted. A holder from a node's board (ray, which says nothing of its dead workers) also
+    names the node, and says how the worker ended when its last words tell.
     A node that loses work :data:`MAX_NODE_LOSSES` times is dropped when the executor can drop
     nodes. Only chunks of rows never lost before count against their node: a row that kills
     every worker it runs on then fails alone, without taking a healthy node out with it.
@@ -325,6 +338,11 @@ def _reschedule(chunk, error, attempts, pending, failures, report, node_losses=N
     beside it.
     """
     node = getattr(error, "node", None)
+    if holder is not None and holder.on_node_board:
+        node = holder.node
+        words = holder.last_words.strip()
+        error = WorkerLostError(f"{holder.death()}{':' if words else ''}\n{words}\n"
+                                f"(ray: {error})", node=node)
     if node is None and executor is not None and len(executor.nodes) == 1:
         node = executor.nodes[0].name  # one node: the work was lost there (local-ray)
     node = node or "unknown node"
@@ -378,5 +396,5 @@ def _reschedule(chunk, error, attempts, pending, failures, report, node_losses=N
             report.failed += 1
         else:
             logger.warning("row %s: its worker died on %s (%s); computing it again", key, node,
-                           error)
+                           str(error).splitlines()[0] if str(error) else type(error).__name__)
             pending.appendleft(task)

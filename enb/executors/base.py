@@ -79,6 +79,18 @@ class Pool(abc.ABC):
         """
         return False
 
+    def on_each_node(self, fn: Callable[..., Any], /, *args: Any,
+                     timeout: float = 5.0) -> dict[str, Any] | None:
+        """Return ``{node name: fn(*args)}``, run on every node of the pool beside its workers.
+
+        For questions about the workers that they cannot answer themselves (one may be stuck in
+        C code holding the GIL, or dead): ``fn`` runs in a process of the node that is none of
+        its workers, in the session's environment. Nodes that do not answer within ``timeout``
+        seconds are left out. None when the backend has no such process (local-process: its
+        workers are forked from the head, which sees their shared memory itself).
+        """
+        return None
+
     def __enter__(self) -> "Pool":
         return self
 

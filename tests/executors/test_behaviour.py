@@ -5,6 +5,7 @@ import os
 import pytest
 
 import enb
+import enb.dispatch
 from enb.atable import ATable, ColumnFailedError
 from tests.helpers import FailsOnMultiplesOfSeven, Trivial, WhereAmI
 
@@ -233,8 +234,12 @@ def test_a_row_that_crashes_its_worker_fails_alone_with_its_column_named(executo
     [failure] = caught.value.exception_list
     assert (failure.index, failure.column) == (2, "value")
     assert "unknown node" not in failure.msg
-    if executor == "local-process":  # ray does not say how its workers ended
-        assert "signal 11 (SIGSEGV" in failure.msg
+    # local-process reads the exit status; ray says nothing of how its workers end, so ray
+    # workers leave their last words (faulthandler's report) beside their node's row board.
+    assert "signal 11 (SIGSEGV" in failure.msg
+    if executor != "local-process":
+        assert "Fatal Python error: Segmentation fault" in failure.msg
+        assert "in column_value" in failure.msg  # the Python stack where the worker died
     df = Crashes(csv_support_path=path).get_df(target_indices=[0, 1, 3, 4, 5], fill=False)
     assert len(df) == 5
 
@@ -265,6 +270,9 @@ def test_row_timeout_fails_a_hung_row_and_keeps_its_chunk_s_other_rows(executor,
 
 
 class HoldsTheGil(ATable):
+    def column_first(self, index, row):
+        return index
+
     def column_value(self, index, row):
         if index == 1:
             import collections
@@ -286,5 +294,71 @@ def test_row_timeout_ends_a_row_stuck_in_c_code_that_holds_the_gil(executor, pro
     [failure] = caught.value.exception_list
     assert failure.index == 1 and "row_timeout (2 s)" in failure.msg
     assert "the head ended the worker" in failure.msg
+    # Ended from its worker's position on a board (the column named, the node said), not
+    # found out later from its chunk's age.
+    assert failure.column == "value" and "[node , pid 0]" not in failure.msg
     df = HoldsTheGil(csv_support_path=path).get_df(target_indices=[0, 2, 3], fill=False)
     assert list(df["value"]) == [0, 2, 3]
+
+
+def _nodes_and_workers():
+    """The running executor's node names and worker slots (the one get_df ran on)."""
+    from enb.executors import get_executor
+    running = get_executor(enb.config.options)
+    return {node.name for node in running.nodes}, running.max_workers
+
+
+class Naps(ATable):
+    def column_first(self, index, row):
+        return index
+
+    def column_value(self, index, row):
+        import time
+        time.sleep(4)
+        return index
+
+
+def test_the_running_report_says_where_every_row_runs(executor, project, caplog, monkeypatch):
+    import logging
+    import re
+    Trivial(index="i").get_df(target_indices=[0])  # the executor up, to count its slots
+    nodes, workers = _nodes_and_workers()
+    monkeypatch.setattr(enb.dispatch, "RUNNING_REPORT_SECONDS", 1.0)
+    enb.config.options.verbose = 1
+    enb.config.options.progress_report_period = 0.5
+    with caplog.at_level(logging.INFO, logger="enb"):
+        Naps().get_df(target_indices=list(range(workers)))  # one row on each worker slot
+    said = re.findall(r"row \((\d+),\) \(column value\) on ([^,]+), pid \d+, for \d+ s",
+                      "\n".join(r.getMessage() for r in caplog.records))
+    assert {int(row) for row, _ in said} == set(range(workers)), caplog.text
+    assert {node for _, node in said} == nodes, caplog.text
+
+
+class BlocksHoldingTheGil(ATable):
+    def column_first(self, index, row):
+        return index
+
+    def column_value(self, index, row):
+        import ctypes
+        import signal
+        # Asleep in C with the GIL held (PyDLL calls keep it) and the row's alarm blocked: only
+        # the head can end this row, and it costs no CPU while it waits.
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+        ctypes.PyDLL(None).sleep(3600)
+        return index
+
+
+def test_row_timeout_ends_rows_stuck_holding_the_gil_on_every_node(executor, project, tmp_path):
+    import time
+    Trivial(index="i").get_df(target_indices=[0])
+    nodes, workers = _nodes_and_workers()
+    enb.config.options.row_timeout = 2
+    started = time.monotonic()
+    with pytest.raises(ColumnFailedError) as caught:
+        BlocksHoldingTheGil(csv_support_path=tmp_path / "b.csv").get_df(
+            target_indices=list(range(workers)))
+    assert time.monotonic() - started < 90
+    failures = caught.value.exception_list
+    assert sorted(f.index for f in failures) == list(range(workers))
+    assert all(f.column == "value" and "the head ended the worker" in f.msg for f in failures)
+    assert {f.msg.split("[node ")[1].split(",")[0] for f in failures} == nodes

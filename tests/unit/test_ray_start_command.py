@@ -149,6 +149,7 @@ def test_environment_sets_token_auth_explicitly_and_pins_env_only_ports():
     assert env[SESSION_ENV] == SESSION.tag
     assert env[WORKDIR_ENV] == "/home/u/.enb-remote"
     assert env["RAY_USAGE_STATS_ENABLED"] == "0"
+    assert env["ENB_NODE_DIR"] == SESSION.temp_dir  # the node's row board (enb.rowboard)
     assert WORKDIR_ENV not in ray_start_env(PLAN, SESSION)
 
 

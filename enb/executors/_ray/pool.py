@@ -99,6 +99,16 @@ def run_task(pool_id: str, state_holder: list, payload: bytes) -> Any:
     return fn(*args)
 
 
+class NodeProbe:
+    """A process on one node beside a pool's workers (a ray actor of no CPU), which runs the
+    head's questions about them (:meth:`RayPool.on_each_node`)."""
+
+    def run(self, payload: bytes) -> Any:
+        _enter_workdir()
+        fn, args = pickle.loads(payload)
+        return fn(*args)
+
+
 # ---------------------------------------------------------------------------------------------
 # Driver side
 
@@ -181,6 +191,17 @@ def _remote_run_task(max_retries: int):
     return _remote_functions[key]
 
 
+_probe_class = None
+
+
+def _probe_actor():
+    global _probe_class
+    if _probe_class is None:
+        import ray  # noqa: PLC0415
+        _probe_class = ray.remote(num_cpus=0, max_restarts=0)(NodeProbe)
+    return _probe_class
+
+
 def _installed_roots() -> list[str]:
     import site  # noqa: PLC0415
     import sysconfig  # noqa: PLC0415
@@ -232,6 +253,8 @@ class RayPool(Pool):
         self._lock = threading.Lock()
         self._closed = False
         self._on_close = on_close
+        self._probes: dict[str, Any] = {}  # ray node id -> its NodeProbe actor
+        self._probe_nodes: dict[str, str] | None = None  # ray node id -> node name
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> concurrent.futures.Future:
         if self._closed:
@@ -272,8 +295,49 @@ class RayPool(Pool):
             return False
         return True
 
+    def on_each_node(self, fn: Callable[..., Any], /, *args: Any,
+                     timeout: float = 5.0) -> dict[str, Any] | None:
+        # One actor per node, made at the first question (starting one takes a worker process,
+        # about a second) and kept until the pool closes.
+        import ray  # noqa: PLC0415
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: PLC0415
+        if self._probe_nodes is None:
+            names = self._node_names()
+            self._probe_nodes = {
+                info["NodeID"]: names.get(info["NodeManagerAddress"], info["NodeManagerAddress"])
+                for info in ray.nodes() if info.get("Alive")}
+        payload = self._cloudpickle.dumps((fn, args))
+        asked = {}
+        for node_id, name in self._probe_nodes.items():
+            probe = self._probes.get(node_id)
+            if probe is None:
+                probe = self._probes[node_id] = _probe_actor().options(
+                    scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)
+                ).remote()
+            asked[probe.run.remote(payload)] = (node_id, name)
+        ready, _ = ray.wait(list(asked), num_returns=len(asked), timeout=timeout)
+        answers = {}
+        for ref in ready:
+            node_id, name = asked[ref]
+            try:
+                answers[name] = ray.get(ref)
+            except ray.exceptions.RayActorError:  # its node is gone: ask it no more
+                self._probes.pop(node_id, None)
+                self._probe_nodes.pop(node_id, None)
+            except Exception as error:  # noqa: BLE001 -- a question that failed is no answer
+                logger.debug("%s on node %s failed: %s", getattr(fn, "__name__", fn), name,
+                             error)
+        return answers
+
     def close(self, cancel: bool = False) -> None:
         self._closed = True
+        import ray  # noqa: PLC0415
+        for probe in self._probes.values():
+            try:
+                ray.kill(probe)
+            except Exception as error:  # noqa: BLE001 -- gone already
+                logger.debug("ray.kill of a node probe failed: %s", error)
+        self._probes = {}
         if cancel:
             with self._lock:
                 pending = list(self._pending)

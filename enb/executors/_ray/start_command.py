@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Iterable, Mapping
 
+from ...rowboard import NODE_DIR_ENV
 from .session import SESSION_ENV, WORKDIR_ENV, PortPlan, RaySession
 
 logger = logging.getLogger(__name__)
@@ -294,6 +295,9 @@ def ray_start_env(plan: PortPlan, session: RaySession, *,
         "DASHBOARD_METRIC_PORT": str(plan.port("dashboard_metrics")),
         "AUTOSCALER_METRIC_PORT": str(plan.port("autoscaler_metrics")),
         SESSION_ENV: session.tag,
+        # Where this node's workers say which row they compute (enb.rowboard): the session's
+        # folder, private to it and removed with it.
+        NODE_DIR_ENV: session.temp_dir,
     }
     if workdir:
         env[WORKDIR_ENV] = workdir
