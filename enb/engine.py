@@ -8,88 +8,19 @@ failed. The engine never knows which executor runs; the executor never knows wha
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 
 from . import dispatch
 from .config import options
 from .dispatch import RunReport
-from .indices import check_definition, check_target_indices, get_canonical_path
+from .indices import check_definition
 from .persistence import (KEY_COLUMN, TIMESTAMP_COLUMNS, ColumnFailedError, MemoryStore,
                           TableStore)
 from .persistence.objects import ANY_CLASS, class_pairs
+from .targets import Targets, resolve, stored_targets
 
 logger = logging.getLogger("enb")
-
-
-# -- targets ----------------------------------------------------------------------------
-def _canonical(value):
-    """Return a path index relative to the project root (as enb 1.x stores it)."""
-    if isinstance(value, str) and os.path.exists(value):
-        return get_canonical_path(value)
-    return value
-
-
-def _index_value(table, value):
-    """Return an index value as a key holds it (numpy scalars as Python); refuse what cannot."""
-    kind = type(value)
-    if kind in (str, int):
-        return value
-    if kind.__module__ == "numpy" and getattr(value, "ndim", None) == 0 and \
-            hasattr(value, "item"):
-        value = value.item()
-        kind = type(value)
-    elif isinstance(value, os.PathLike):
-        value = os.fspath(value)
-        kind = type(value)
-    if kind is float and not math.isfinite(value):
-        raise ValueError(f"{type(table).__name__}.get_df: the index value {value!r} cannot make "
-                         f"a row key ({'NaN never equals itself' if value != value else 'it'}"
-                         f"{'' if value != value else ' has no literal'}, so its row could "
-                         f"never be found again); give finite numbers or strings")
-    if kind not in (str, int, float, bool):
-        raise TypeError(f"{type(table).__name__}.get_df: the index value {value!r:.60} (a "
-                        f"{kind.__module__}.{kind.__qualname__}) cannot make a row key; index "
-                        f"values are str, int, float or bool")
-    return value
-
-
-def _resolve_targets(table, target_indices) -> tuple[list, list]:
-    """Return (keys, index values) of the targets, in order; reject duplicates and no targets."""
-    targets = check_target_indices(table, target_indices)
-    if targets is None:
-        targets = list(table.get_all_input_indices(ext=table.dataset_files_extension))
-    if not targets:
-        raise ValueError(f"{type(table).__name__}.get_df: no target indices (none given, and no "
-                         f"dataset files found under {options.resolved_base_dataset_dir()})")
-    width = len(table.indices)
-    # Index values that are never paths (a summary's group labels) are not resolved as files.
-    canonical = _canonical if getattr(table, "indices_are_paths", True) else (lambda value: value)
-    if width == 1 and all(type(t) is int for t in targets):
-        # The common case of int indices: no path to canonicalise, no tuple to unpack.
-        keys = [str((t,)) for t in targets]
-        indices = targets
-        targets = ()
-    else:
-        keys, indices = [], []
-    for target in targets:
-        values = list(target) if isinstance(target, (tuple, list)) else [target]
-        if len(values) != width:
-            raise ValueError(f"{type(table).__name__}.get_df: index {target!r} has {len(values)} "
-                             f"values but the table's index is {table.indices}")
-        values = [canonical(_index_value(table, v)) for v in values]
-        keys.append(str(tuple(values)))
-        indices.append(values[0] if width == 1 else tuple(values))
-    if len(set(keys)) != len(keys):
-        seen, duplicates = set(), []
-        for key in keys:
-            if key in seen:
-                duplicates.append(key)
-            seen.add(key)
-        raise ValueError(f"{type(table).__name__}.get_df: duplicate target indices: "
-                         f"{', '.join(duplicates[:5])}")
-    return keys, indices
 
 
 def _check_selected_columns(table) -> None:
@@ -169,7 +100,7 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
     fill = fill and not options.no_new_results
     check_definition(table)
     _check_selected_columns(table)
-    keys, indices = _resolve_targets(table, target_indices)
+    targets = resolve(table, target_indices)
     columns = _columns(table)
     computable = [c for c in columns if c not in TIMESTAMP_COLUMNS]
     if target_columns is None:
@@ -191,19 +122,19 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
         # --retry_failed: recompute the rows recorded as failed, and nothing else.
         retry_only = _failed_keys(table) if options.retry_failed and table.csv_support_path \
             else None
-        tasks = _plan(stored, keys, indices, wanted, overwrite, retry_only)
-        report.loaded = len(keys) - len(tasks)
+        tasks = _plan(stored, targets, wanted, overwrite, retry_only)
+        report.loaded = len(targets) - len(tasks)
         if tasks:
             try:
                 failures = dispatch.run(table, tasks, _store_for(table), chunk_size, report)
             except BaseException:
                 # Ctrl-C or an error: what finished is in the journal; fold it in now.
-                _store_for(table).fold(order=keys)
+                _store_for(table).fold(order=targets.key_order)
                 raise
     store = _store_for(table)
     if fill and table.csv_support_path:
-        _record_failures(table, failures, set(keys))
-    stored = store.fold(order=keys)
+        _record_failures(table, failures, targets)
+    stored = store.fold(order=targets.key_order)
     report.wall_seconds = time.perf_counter() - started
     table.last_report = report
     if report.computed or report.failed:
@@ -212,13 +143,13 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
         if table.csv_support_path:
             from .report import save_run
             save_run(report, options.project_path(table.csv_support_path))
-    df = _dataframe(table, keys, stored, columns, fill and not options.retry_failed)
+    df = _dataframe(table, targets, stored, columns, fill and not options.retry_failed)
     if failures:
         errors = [ColumnFailedError(atable=None, index=f.index, column=f.column,
                                     msg=f"[node {f.node}, pid {f.pid}]\n{f.traceback}",
                                     ex=f.exception) for f in failures]
         raise ColumnFailedError(atable=table, exception_list=errors,
-                                msg=f"{len(failures)} of {len(keys)} rows of "
+                                msg=f"{len(failures)} of {len(targets)} rows of "
                                     f"{type(table).__name__} failed (all other rows were saved)")
     return df
 
@@ -227,42 +158,41 @@ def load_df(table):
     """Return the stored rows of a table as a DataFrame (nothing computed)."""
     stored = _load(table)
     columns = _columns(table)
-    return _dataframe(table, list(stored.keys) if stored is not None else [], stored, columns,
-                      fill=False)
+    return _dataframe(table, stored_targets(stored, table.indices), stored, columns, fill=False)
 
 
-def _plan(stored, keys, indices, wanted, overwrite, retry_only) -> list:
+def _plan(stored, targets: Targets, wanted, overwrite, retry_only) -> list:
     """Return the tasks (key, index, known cells, missing columns) of the targets' missing cells."""
     import numpy as np
-    import pandas as pd
+    columns = tuple(wanted)
     if stored is None or not len(stored):
-        return [(key, index, {}, tuple(wanted)) for key, index in zip(keys, indices)
+        return [(key, index, {}, columns) for key, index in zip(targets.keys, targets.indices)
                 if retry_only is None or key in retry_only]
-    positions = stored.keys.get_indexer(pd.Index(keys, dtype=object))
+    positions = targets.locate(stored)
     found = positions >= 0
     if overwrite or retry_only is not None:
         lacking = found
     else:
-        lacking = np.zeros(len(keys), bool)
+        lacking = np.zeros(len(targets), bool)
         for column in wanted:
-            if column not in stored.frame.columns:
+            if column not in stored.columns:
                 lacking[:] = True
                 break
             if column in stored.absent:
                 lacking[found] |= stored.absent[column][positions[found]]
     tasks = []
-    names = list(stored.frame.columns)
-    for i in np.flatnonzero(~found | lacking):
-        key, index = keys[i], indices[i]
+    indices = targets.indices
+    for i in np.flatnonzero(~found | lacking).tolist():
+        key, index = targets.key(i), indices[i]
         if retry_only is not None and key not in retry_only:
             continue
         if not found[i]:
-            tasks.append((key, index, {}, tuple(wanted)))
+            tasks.append((key, index, {}, columns))
             continue
-        known = _row_cells(stored, names, positions[i])
+        known = stored.cells(positions[i])
         if overwrite or retry_only is not None:
             known = {c: v for c, v in known.items() if c in TIMESTAMP_COLUMNS}
-            missing = tuple(wanted)
+            missing = columns
         else:
             missing = tuple(c for c in wanted if c not in known)
         if missing:
@@ -270,35 +200,31 @@ def _plan(stored, keys, indices, wanted, overwrite, retry_only) -> list:
     return tasks
 
 
-def _row_cells(stored, names, position) -> dict:
-    values = stored.frame.iloc[position].tolist()
-    return {name: value for name, value in zip(names, values)
-            if not (name in stored.absent and stored.absent[name][position])}
-
-
-def _dataframe(table, keys, stored, columns, fill):
+def _dataframe(table, targets: Targets, stored, columns, fill):
+    """Return the targets' rows of ``stored`` as enb 1.x's DataFrame (indexed by key)."""
     import numpy as np
     import pandas as pd
     names = table.indices + columns
     if stored is None or not len(stored):
-        if not fill:
-            keys = []
-        return pd.DataFrame({name: [None] * len(keys) for name in names},
-                            index=pd.Index(keys, name=KEY_COLUMN, dtype=object), columns=names)
-    positions = stored.keys.get_indexer(pd.Index(keys, dtype=object))
+        count = len(targets) if fill else 0
+        return pd.DataFrame({name: [None] * count for name in names},
+                            index=pd.Index(targets.keys[:count], name=KEY_COLUMN, dtype=object),
+                            columns=names)
+    positions = targets.locate(stored)
     if not fill:
         keep = positions >= 0
-        keys = [k for k, f in zip(keys, keep) if f]
-        positions = positions[keep]
+        if not keep.all():
+            targets, positions = targets.subset(keep), positions[keep]
+    index = targets.frame_index(positions, stored)
     identity = len(positions) == len(stored) and bool(
         (positions == np.arange(len(positions))).all())
     missing = positions < 0
     data = {}
     for name in names:
-        if name not in stored.frame.columns:
-            data[name] = np.full(len(keys), None, dtype=object)
+        if name not in stored.columns:
+            data[name] = np.full(len(positions), None, dtype=object)
             continue
-        values = stored.frame[name].to_numpy()
+        values = stored.columns[name]
         mask = stored.absent.get(name)
         if identity and mask is None:
             data[name] = values
@@ -311,8 +237,7 @@ def _dataframe(table, keys, stored, columns, fill):
             taken = taken.astype(object)
             taken[gone] = None
         data[name] = taken
-    return pd.DataFrame(data, index=pd.Index(keys, name=KEY_COLUMN, dtype=object),
-                        columns=names)
+    return pd.DataFrame(data, index=index, columns=names)
 
 
 # -- failures kept for --retry_failed --------------------------------------------------
@@ -329,7 +254,7 @@ def _failed_keys(table) -> set:
         return set()
 
 
-def _record_failures(table, failures, targeted: set) -> None:
+def _record_failures(table, failures, targets: Targets) -> None:
     """Keep the failed rows' tracebacks, node and attempt beside the CSV (for --retry_failed)."""
     import json
     path = _failures_path(table)
@@ -339,6 +264,7 @@ def _record_failures(table, failures, targeted: set) -> None:
             previous = json.load(handle)
     except (FileNotFoundError, ValueError):
         pass
+    targeted = targets.key_set() if previous else set()
     current = {k: v for k, v in previous.items() if k not in targeted}
     for failure in failures:
         attempt = previous.get(failure.key, {}).get("attempt", 0) + 1

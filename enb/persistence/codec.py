@@ -31,7 +31,8 @@ import datetime
 import math
 import pathlib
 
-from .literals import LiteralError, NotStorable, read_literal, read_literals, write_literal
+from .literal_columns import read_literal_column
+from .literals import LiteralError, NotStorable, read_literal, write_literal
 from .objects import ObjectRefused, dump_object, load_object
 
 ABSENT = "absent"
@@ -155,7 +156,7 @@ def decode_column(texts, tag: str, allowed: frozenset = frozenset()):
         return list(texts)
     if tag == "literal":
         try:
-            return read_literals(texts)
+            return read_literal_column(texts)
         except LiteralError:
             return _each(texts, tag, read_literal)
     if tag == "pickle":

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import datetime
-import json
 import math
 import sys
 
@@ -218,30 +217,6 @@ def read_literal(text: str):
         raise
     except (TypeError, ValueError, OverflowError, KeyError, ArithmeticError) as error:
         raise LiteralError(f"{type(error).__name__}: {error}") from None
-
-
-def _no_constant(name):
-    raise ValueError(name)
-
-
-_JSON = json.JSONDecoder(parse_constant=_no_constant)
-
-
-def read_literals(texts) -> list:
-    """Return the values of many cells (plain lists and dicts of numbers and strings fast)."""
-    values = []
-    decode = _JSON.decode
-    for text in texts:
-        if text[:1] in ("[", "{") and '"' not in text and "\\" not in text:
-            # Python's repr of a list or dict of numbers and quote-free strings, with each
-            # quote made a double quote, is JSON of the same meaning; json parses it in C.
-            try:
-                values.append(decode(text.replace("'", '"')))
-                continue
-            except ValueError:
-                pass
-        values.append(read_literal(text))
-    return values
 
 
 def _convert(node):

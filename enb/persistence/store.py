@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import os
 
 from .batch import CellLayout
-from .codec import ABSENT
 from .columns import KEY_COLUMN, TIMESTAMP_COLUMNS
-from .errors import StorageError
+from .combine import concat, merge, merge_text, take
 from .files import PendingFile, atomic_write  # noqa: F401 (atomic_write: re-exported)
 from .journal import Journal, decode_record
 from .lock import table_lock
 from .sidecar import Generation, read_generations, summarise, write_generations
-from .stored import StoredRows, decode_text, empty_rows, read_csv_rows, read_header
+from .stored import StoredRows, decode_text, read_csv_rows, read_header
 
 logger = logging.getLogger(__name__)
 
@@ -118,31 +118,29 @@ class TableStore:
         return stored
 
     def _decode_records(self, records) -> StoredRows:
-        """Decode journal records (each in its own layout) into StoredRows of one layout."""
-        groups: dict = {}
-        for record in records:
-            groups.setdefault(record.header, []).append(record)
-        decoded = []
-        for header, group in groups.items():
-            tags = {}
-            for column in header[1:]:
-                parts = [r.tags[column] for r in group]
-                if all(isinstance(p, str) and p == parts[0] for p in parts):
-                    tags[column] = parts[0]
-                else:
-                    tags[column] = [t for r, p in zip(group, parts)
-                                    for t in ([p] * len(r.keys) if isinstance(p, str) else p)]
-            body = io.BytesIO(b"".join(r.body for r in group))
-            decoded.append(decode_text(body, list(header), tags, self.index_names,
-                                       self.declared, self.allowed, self.journal_path))
-        result = decoded[0]
-        for other in decoded[1:]:
-            result = _merge(result, other)
+        """Decode journal records into StoredRows (repeated rows kept, in journal order)."""
+        result = None
+        for _, _, decoded in self._decoded_runs(records):
+            result = decoded if result is None else merge(result, decoded)
         return result
+
+    def _decoded_runs(self, records) -> list:
+        """Return (header, records, decoded rows) of each run of records of one header."""
+        runs: list = []
+        for record in records:
+            if runs and runs[-1][0] == record.header:
+                runs[-1][1].append(record)
+            else:
+                runs.append((record.header, [record]))
+        return [(header, group, decode_text(
+                    io.BytesIO(b"".join(r.body for r in group)), list(header),
+                    _group_tags(header, group), self.index_names, self.declared,
+                    self.allowed, self.journal_path))
+                for header, group in runs]
 
     def _merged(self, stored, records) -> StoredRows:
         new = self._decode_records(records)
-        return new if stored is None else _merge(stored, new)
+        return new if stored is None else merge(stored, new)
 
     # -- writing ----------------------------------------------------------------------------
     def append(self, record: bytes | None) -> None:
@@ -164,10 +162,11 @@ class TableStore:
     def close_journal(self) -> None:
         self.journal.close()
 
-    def fold(self, order: list | None = None) -> StoredRows | None:
+    def fold(self, order=None) -> StoredRows | None:
         """Rewrite the CSV with the journal folded in (atomically), drop the journal, return rows.
 
-        New rows are written in ``order`` (the targets of the run) where given.
+        New rows are written in the order of the run's targets: ``order(keys)`` gives the
+        position of each key among them.
         """
         session, self._session = self._session, None
         if not os.path.lexists(self.journal_path):
@@ -186,31 +185,31 @@ class TableStore:
             if not records:
                 self.journal.remove()
                 return stored
-            if order is not None:
-                position = {key: i for i, key in enumerate(order)}
-                records.sort(key=lambda r: position.get(r.keys[0], len(position)) if r.keys
-                             else len(position))
-            if self._can_append(stored, records):
-                result = self._append_to_csv(stored, records)
+            runs = self._decoded_runs(records)
+            new = runs[0][2]
+            for _, _, decoded in runs[1:]:
+                new = merge(new, decoded)
+            if self._can_append(stored, records, new):
+                if order is not None and len(records) > 1:
+                    records, new = _in_order(records, new, order)
+                result = self._append_to_csv(stored, records, new)
             else:
-                result = self._rewrite_csv(stored, records)
+                result = self._rewrite_csv(stored, runs, new)
             self.journal.remove()
         return result
 
-    def _can_append(self, stored, records) -> bool:
+    def _can_append(self, stored, records, new) -> bool:
+        """Whether the records only add whole rows that the CSV lacks, in the CSV's columns."""
         header = tuple(stored.header) if stored is not None else records[0].header
         if not all(r.append_only and r.header == header for r in records):
             return False
-        import pandas as pd
-        keys = pd.Index([k for r in records for k in r.keys], dtype=object)
-        if not keys.is_unique:
+        if not new.keys.is_unique:
             return False
-        return stored is None or not keys.isin(stored.keys).any()
+        return stored is None or _disjoint(stored, new, self.index_names)
 
-    def _append_to_csv(self, stored, records) -> StoredRows:
+    def _append_to_csv(self, stored, records, new) -> StoredRows:
         """Write the old CSV's bytes and then the new rows' text (no old row is re-encoded)."""
-        new = self._decode_records(records)
-        result = new if stored is None else _concat(stored, new)
+        result = new if stored is None else concat(stored, new)
         pending = PendingFile(self.csv_path)
         try:
             if stored is None:
@@ -230,27 +229,38 @@ class TableStore:
             raise
         return result
 
-    def _rewrite_csv(self, stored, records) -> StoredRows:
+    def _rewrite_csv(self, stored, runs, new) -> StoredRows:
         """Merge cell by cell (later wins, absent cells never overwrite) and write it all."""
-        merged = self._merged(stored, records)
-        rows = _text_rows(self, stored, records, merged)
+        merged = new if stored is None else merge(stored, new)
+        old_text = self._csv_text() if stored is not None else None
+        parts = [(_text_frame(io.BytesIO(b"".join(r.body for r in group)), header), decoded)
+                 for header, group, decoded in runs]
+        columns = merge_text(old_text, stored, parts, merged)
         pending = PendingFile(self.csv_path)
         try:
+            pending.write(_header_line(merged.header))
+            rows = zip(*(columns[c] for c in merged.header))
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerow(merged.header)
-            for start in range(0, len(rows), 100_000):
-                writer.writerows(rows[start:start + 100_000])
+            while True:
+                batch = list(itertools.islice(rows, 100_000))
+                if not batch:
+                    break
+                writer.writerows(batch)
                 pending.write(buffer.getvalue().encode("utf-8"))
                 buffer.seek(0)
                 buffer.truncate()
-            if buffer.tell():
-                pending.write(buffer.getvalue().encode("utf-8"))
             self._commit(pending, merged)
         except BaseException:
             pending.discard()
             raise
         return merged
+
+    def _csv_text(self):
+        """Return the CSV's cells as text (a str DataFrame, header row excluded)."""
+        with open(self.csv_path, "rb") as handle:
+            header = read_header(handle, self.csv_path)
+            return _text_frame(handle, header)
 
     def _commit(self, pending: PendingFile, result: StoredRows) -> None:
         pending.flush()
@@ -272,120 +282,52 @@ def _header_line(header) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def _concat(old: StoredRows, new: StoredRows) -> StoredRows:
-    import numpy as np
-    import pandas as pd
-    keys = old.keys.append(new.keys)
-    frame = pd.concat([old.frame, new.frame], ignore_index=True)
-    absent, tags = {}, {}
-    for column in old.header[1:]:
-        if column in old.absent or column in new.absent:
-            absent[column] = np.concatenate([
-                old.absent.get(column, np.zeros(len(old), bool)),
-                new.absent.get(column, np.zeros(len(new), bool))])
-        a, b = old.tags[column], new.tags[column]
-        if isinstance(a, str) and isinstance(b, str) and a == b:
-            tags[column] = a
-        else:
-            tags[column] = (([a] * len(old)) if isinstance(a, str) else list(a)) + \
-                (([b] * len(new)) if isinstance(b, str) else list(b))
-    return StoredRows(list(old.header), keys, frame, absent, tags)
-
-
-def _merge(old: StoredRows, new: StoredRows) -> StoredRows:
-    """Return ``old`` with ``new``'s cells on top (absent cells of ``new`` keep ``old``'s)."""
-    import numpy as np
-    import pandas as pd
-    header = list(old.header) + [c for c in new.header if c not in old.header]
-    body = [c for c in header if c not in TIMESTAMP_COLUMNS]
-    header = body + [c for c in TIMESTAMP_COLUMNS if c in header]
-    keys = old.keys.append(new.keys[~new.keys.isin(old.keys)])
-    if not new.keys.is_unique:  # the same row twice in the journal: the later one counts
-        last = ~new.keys.duplicated(keep="last")
-        new = _take(new, np.flatnonzero(last))
-        # earlier duplicates' cells that the later one lacks are lost only if absent in both
-    old_at = old.keys.get_indexer(keys)
-    new_at = new.keys.get_indexer(keys)
-    columns, absent, tags = {}, {}, {}
+def _group_tags(header, group) -> dict:
+    """Return the tags of consecutive records of one header, as one record's."""
+    tags = {}
     for column in header[1:]:
-        values = np.full(len(keys), None, dtype=object)
-        mask = np.ones(len(keys), bool)
-        tag_list = np.full(len(keys), ABSENT, dtype=object)
-        for rows, at in ((old, old_at), (new, new_at)):
-            if column not in rows.frame.columns:
-                continue
-            found = at >= 0
-            source = at[found]
-            present = ~rows.absent[column][source] if column in rows.absent else \
-                np.ones(len(source), bool)
-            targets = np.flatnonzero(found)[present]
-            source = source[present]
-            column_values = rows.frame[column].to_numpy()
-            values[targets] = column_values[source].tolist() if column_values.dtype != object \
-                else column_values[source]
-            mask[targets] = False
-            row_tags = rows.tags[column]
-            tag_list[targets] = row_tags if isinstance(row_tags, str) else \
-                np.asarray(row_tags, dtype=object)[source]
-        uniform = set(tag_list.tolist())
-        dtype = {"int": np.int64, "float": np.float64, "bool": bool}.get(
-            next(iter(uniform))) if len(uniform) == 1 else None
-        if dtype is not None:
-            values = np.asarray(values.tolist(), dtype=dtype)
-        columns[column] = values
-        if mask.any():
-            absent[column] = mask
-        tags[column] = next(iter(uniform)) if len(uniform) == 1 else tag_list.tolist()
-    frame = pd.DataFrame(columns, columns=header[1:])
-    return StoredRows(header, keys, frame, absent, tags)
+        parts = [r.tags[column] for r in group]
+        if all(isinstance(p, str) and p == parts[0] for p in parts):
+            tags[column] = parts[0]
+        else:
+            tags[column] = [t for r, p in zip(group, parts)
+                            for t in ([p] * len(r.keys) if isinstance(p, str) else p)]
+    return tags
 
 
-def _take(rows: StoredRows, positions) -> StoredRows:
-    return StoredRows(rows.header, rows.keys[positions], rows.frame.iloc[positions]
-                      .reset_index(drop=True),
-                      {c: m[positions] for c, m in rows.absent.items()},
-                      {c: t if isinstance(t, str) else [t[i] for i in positions]
-                       for c, t in rows.tags.items()})
-
-
-def _text_rows(store: TableStore, stored, records, merged: StoredRows) -> list:
-    """Return the CSV text of every row of ``merged``, taken from the files, not re-encoded."""
-    import pandas as pd
-    texts = []
-    if stored is not None:
-        with open(store.csv_path, "rb") as handle:
-            header = read_header(handle, store.csv_path)
-            frame = pd.read_csv(handle, header=None, names=header, dtype=object,
-                                keep_default_na=False, na_filter=False)
-        texts.append((frame, stored))
-    for record in records:
-        frame = pd.read_csv(io.BytesIO(record.body), header=None, names=list(record.header),
-                            dtype=object, keep_default_na=False, na_filter=False) \
-            if record.body else pd.DataFrame(columns=list(record.header), dtype=object)
-        tags = {c: (t if isinstance(t, str) else list(t)) for c, t in record.tags.items()}
-        texts.append((frame, tags))
+def _in_order(records, new: StoredRows, order):
+    """Return the records sorted by the target position of their first row, and their rows."""
     import numpy as np
-    keys = merged.keys
-    out = {KEY_COLUMN: np.asarray(keys, dtype=object)}
-    for column in merged.header[1:]:
-        cells = np.full(len(keys), "", dtype=object)
-        for frame, tags in texts:
-            if column not in frame.columns:
-                continue
-            at = keys.get_indexer(pd.Index(frame[KEY_COLUMN], dtype=object))
-            source_tags = tags.tags[column] if isinstance(tags, StoredRows) else tags[column]
-            present = np.ones(len(frame), bool)
-            if isinstance(tags, StoredRows):
-                if column in tags.absent:
-                    present = ~tags.absent[column]
-            elif not isinstance(source_tags, str):
-                present = np.asarray(source_tags, dtype=object) != ABSENT
-            elif source_tags == ABSENT:
-                present[:] = False
-            keep = present & (at >= 0)
-            cells[at[keep]] = frame[column].to_numpy(dtype=object)[keep]
-        out[column] = cells
-    return list(zip(*(out[c] for c in merged.header)))
+    positions = order([r.keys[0] if r.keys else "" for r in records])
+    starts = np.cumsum([0] + [len(r.keys) for r in records])
+    ranked = sorted(range(len(records)), key=lambda i: positions[i])
+    if ranked == list(range(len(records))):
+        return records, new
+    rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in ranked])
+    return [records[i] for i in ranked], take(new, rows)
+
+
+def _text_frame(source, header):
+    """Return CSV rows (no header line) as a DataFrame of their cells' text."""
+    import pandas as pd
+    try:
+        return pd.read_csv(source, header=None, names=list(header), dtype=object,
+                           keep_default_na=False, na_filter=False, engine="c")
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame({c: [] for c in header}, dtype=object)
+
+
+def _disjoint(stored: StoredRows, new: StoredRows, index_names) -> bool:
+    """Whether no row of ``new`` is in ``stored`` (by int index values when both have them)."""
+    import pandas as pd
+    if len(index_names) == 1:
+        name = index_names[0]
+        old_values, new_values = stored.columns.get(name), new.columns.get(name)
+        if old_values is not None and new_values is not None and old_values.dtype == "int64" \
+                and new_values.dtype == "int64" and name not in stored.absent:
+            # int index values and keys match one to one: "(5,)" is the key of 5 alone
+            return not pd.Index(new_values).isin(old_values).any()
+    return stored.keys.get_indexer(new.keys).max(initial=-1) < 0
 
 
 class MemoryStore:
@@ -428,14 +370,3 @@ class MemoryStore:
         if records:
             self._rows = self._files._merged(self._rows, records)
         return self._rows
-
-
-def make_empty(header) -> StoredRows:
-    return empty_rows(header)
-
-
-def check_writable(path: str) -> None:
-    """Raise StorageError if the folder of ``path`` cannot be written."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(folder) and not os.access(folder, os.W_OK):
-        raise StorageError(folder, "writing to", PermissionError(13, "read-only folder"))

@@ -26,18 +26,28 @@ class StoredRows:
     """Rows of a table as columns, in file order."""
     header: list            # CSV columns, key first
     keys: object            # pandas Index of the key strings
-    frame: object           # pandas DataFrame of decoded values (columns header[1:])
+    columns: dict           # column (each of header[1:]) -> numpy array of decoded values
     absent: dict            # column -> numpy bool array of cells never computed
     tags: dict              # column -> one tag, or a list of tags (one per row)
 
     def __len__(self) -> int:
         return len(self.keys)
 
+    def cells(self, position: int) -> dict:
+        """Return the present cells of the row at ``position`` (Python values)."""
+        row = {}
+        for name, values in self.columns.items():
+            mask = self.absent.get(name)
+            if mask is None or not mask[position]:
+                row[name] = values[position:position + 1].tolist()[0]
+        return row
+
 
 def empty_rows(header) -> StoredRows:
+    import numpy as np
     import pandas as pd
     return StoredRows(list(header), pd.Index([], dtype=object),
-                      pd.DataFrame({c: [] for c in header[1:]}, dtype=object), {},
+                      {c: np.empty(0, dtype=object) for c in header[1:]}, {},
                       {c: ABSENT for c in header[1:]})
 
 
@@ -223,12 +233,15 @@ def _check_widths(frame, header, path: str) -> None:
                         f"repair or move it, then run again.")
 
 
-def _decode_frame(frame, header, tags, index_names, declared, allowed, path, trusted) -> StoredRows:
+def _decode_frame(frame, header, tags, index_names, declared, allowed, path, trusted,
+                  check_keys: bool = True) -> StoredRows:
     """Decode a frame read from CSV text (typed where tags were uniform) into StoredRows."""
     import numpy as np
     import pandas as pd
-    keys = pd.Index(frame[KEY_COLUMN].astype(object), dtype=object)
-    if not keys.is_unique:
+    keys = pd.Index(frame[KEY_COLUMN].to_numpy(dtype=object), dtype=object)
+    # A file whose bytes are those enb wrote has unique keys (enb wrote them so); journal
+    # records may repeat a row (the later one counts), which the caller merges.
+    if check_keys and not trusted and not keys.is_unique:
         duplicated = keys[keys.duplicated()][0]
         line = int(np.flatnonzero(keys == duplicated)[1]) + 2
         raise CorruptedTableError(msg=f"{path}:{line}: duplicate row {duplicated}")
@@ -262,8 +275,7 @@ def _decode_frame(frame, header, tags, index_names, declared, allowed, path, tru
         if mask is not None:
             absent[column] = mask
         out_tags[column] = row_tags
-    frame_out = pd.DataFrame(columns, columns=header[1:])
-    return StoredRows(list(header), keys, frame_out, absent, out_tags)
+    return StoredRows(list(header), keys, columns, absent, out_tags)
 
 
 def _tags_of(tag) -> set:
@@ -374,6 +386,8 @@ def _decode_series(series, tag, keys, allowed, trusted):
             if empty.any():  # a CSV changed by hand: its empty cells were never computed
                 tag = [ABSENT if e else tag for e in empty]
                 return _decode_mixed(texts, tag, allowed)
+        if tag == "str":
+            return texts, None, tag
         values = decode_column(texts, tag, allowed)
         return (values if isinstance(values, np.ndarray) else _objects(values)), None, tag
     texts = series.to_numpy(dtype=object)
@@ -392,17 +406,15 @@ def _decode_mixed(texts, tags, allowed):
         except CellError as error:
             error.position = int(where[error.position])
             raise
-        values[where] = list(decoded) if isinstance(decoded, np.ndarray) else decoded
-        if isinstance(decoded, np.ndarray):
-            values[where] = decoded.tolist()
+        values[where] = _objects(decoded.tolist() if isinstance(decoded, np.ndarray)
+                                 else decoded)
     return values, (mask if mask.any() else None), list(tags)
 
 
 def _objects(values):
     import numpy as np
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
+    # fromiter: a list of equal-length lists stays a list of lists, never a 2-D array
+    return np.fromiter(values, dtype=object, count=len(values))
 
 
 def decode_text(source, header, tags_by_column, index_names, declared, allowed, path):
@@ -410,4 +422,4 @@ def decode_text(source, header, tags_by_column, index_names, declared, allowed, 
     uniform = {c: t for c, t in tags_by_column.items() if isinstance(t, str)}
     frame = parse_csv_text(source, header, uniform, path)
     return _decode_frame(frame, header, tags_by_column, index_names, declared, allowed, path,
-                         trusted=True)
+                         trusted=True, check_keys=False)
