@@ -30,6 +30,8 @@ class Sizes:
     montecarlo_rows: int
     montecarlo_samples: int
     step_timeout_s: float
+    #: Rows of the persistence workloads (a million in a full run, as the issue's targets).
+    persistence_rows: int = 1_000_000
     #: Start no repetition after the first that would end past this many seconds (None: no
     #: limit); quick and smoke runs must finish in bounded time on a noisy machine.
     time_budget_s: float | None = None
@@ -46,11 +48,13 @@ MODES = {
     "quick": Sizes(repetitions=3, trivial_rows=1_000, enb113_trivial_rows=300,
                    cpu_rows=16, cpu_samples=12_000_000,
                    montecarlo_rows=16, montecarlo_samples=2_000_000, step_timeout_s=300,
-                   time_budget_s=105, compression_files=100, compression_scaling_files=20),
+                   persistence_rows=50_000, time_budget_s=105,
+                   compression_files=100, compression_scaling_files=20),
     "smoke": Sizes(repetitions=1, trivial_rows=300, enb113_trivial_rows=100,
                    cpu_rows=4, cpu_samples=3_000_000,
                    montecarlo_rows=4, montecarlo_samples=500_000, step_timeout_s=120,
-                   time_budget_s=50, compression_files=20, compression_scaling_files=6),
+                   persistence_rows=2_000, time_budget_s=50,
+                   compression_files=20, compression_scaling_files=6),
 }
 
 
@@ -96,6 +100,19 @@ def _montecarlo_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
                                              "ideal_rows": min(6, sizes.montecarlo_rows)}),)
 
 
+def _persistence_steps(kind: str):
+    """Steps of a persistence workload of ``kind`` (see workloads/persistence_scale.py)."""
+    def steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
+        params = {"rows": sizes.persistence_rows, "kind": kind, "cpu_limit": 2}
+        made = (Step("create", "persistence_scale.py", params),
+                Step("reload", "persistence_scale.py", {**params, "phase": "reload"}))
+        if impl == "ideal":
+            return made
+        # pandas.read_csv of the very file the create step wrote: the reload's yardstick
+        return made + (Step("read_csv", "persistence_scale.py", {**params, "phase": "read_csv"}),)
+    return steps
+
+
 def _bringup_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
     # 40 rows of 0.25 s: 5 s of work for the head's 2 CPUs alone, so the nodes, which join
     # while the head already computes, get rows.
@@ -112,6 +129,8 @@ def _compression_scaling_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
     return (Step("w1", "compression.py", {**params, "cpu_limit": 1}),
             Step("w2", "compression.py", {**params, "cpu_limit": 2}))
 
+_ENB113_TOO_SLOW = ("enb 1.1.3 computes ~125 trivial rows/s here: a million rows would take over "
+                    "two hours per repetition")
 
 WORKLOADS = (
     Workload("trivial", "trivial table, 3 columns: first get_df, then reload", _trivial_steps),
@@ -124,6 +143,13 @@ WORKLOADS = (
     Workload("compression-scaling", "compression experiment, 3 real codecs, on 1 and 2 workers",
              _compression_scaling_steps, executors=("local-process",), has_ideal=False,
              enb113_skip="the target is ours on 2 workers against ours on 1"),
+    Workload("persistence", "a million rows x 3 cheap columns: first get_df, reload, "
+                            "read_csv of the same file", _persistence_steps("cheap"),
+             executors=("local-process",), enb113_skip=_ENB113_TOO_SLOW),
+    Workload("persistence-mixed", "a million rows x 10 columns of mixed kinds: first get_df, "
+                                  "reload, read_csv of the same file",
+             _persistence_steps("mixed"), executors=("local-process",),
+             enb113_skip=_ENB113_TOO_SLOW),
     Workload("bringup", "cluster bring-up to first remote result", _bringup_steps,
              executors=("ssh-ray-cluster",),
              enb113_skip="enb 1.1.3's cluster head does not start on ray 2.60 "
@@ -177,6 +203,49 @@ def _get(step: str, name: str) -> Callable[[Steps], float]:
 
 def _cpu_ideal_t1(steps: Steps) -> float:
     return steps["bare"]["per_row_s"] * steps["bare"]["rows"]
+
+
+def _ratio(step: str, name: str, to_step: str, to_name: str) -> Callable[[Steps], float]:
+    return lambda steps: steps[step][name] / steps[to_step][to_name]
+
+
+def _persistence_metrics(workload: str, prefix: str, reload_target: float,
+                         rows_target: float | None) -> tuple[Metric, ...]:
+    what = "3 cheap columns" if workload == "persistence" else "10 mixed columns"
+    return (
+        Metric(f"{prefix}.rows_per_s", workload, f"(f) {what}, first get_df, 2 workers",
+               "rows/s", True, _get("create", "rows_per_s"), _get("create", "rows_per_s"),
+               targets={"local-process": Target(">=", rows_target, f">= {rows_target:,.0f} rows/s")}
+               if rows_target else {},
+               note="ideal: the same column functions on a bare multiprocessing pool of 2, the "
+                    "CSV written by pandas (to_csv)"),
+        Metric(f"{prefix}.create_cpu_s", workload, f"(f) {what}, first get_df: CPU seconds of "
+                                                   f"all processes",
+               "s", False, _get("create", "outside_cpu_s"), _get("create", "outside_cpu_s"),
+               note="CPU seconds (user + system, head and workers) do not depend on how many "
+                    "cores other jobs take from a shared machine"),
+        Metric(f"{prefix}.reload_vs_read_csv", workload,
+               f"(g) {what}, reload in a fresh process / pandas.read_csv of the same file in "
+               f"a fresh process (whole processes)", "x", False,
+               _ratio("reload", "outside_wall_s", "read_csv", "outside_wall_s"),
+               targets={"local-process": Target("<=", reload_target, f"<= {reload_target:g}x")}),
+        Metric(f"{prefix}.reload_get_df_vs_read_csv", workload,
+               f"(g) {what}, get_df / read_csv inside those processes", "x", False,
+               _ratio("reload", "get_df_s", "read_csv", "read_s")),
+        Metric(f"{prefix}.reload_cpu_vs_read_csv", workload,
+               f"(g) {what}, reload / read_csv, CPU seconds", "x", False,
+               _ratio("reload", "outside_cpu_s", "read_csv", "outside_cpu_s")),
+        Metric(f"{prefix}.reload_rss_vs_read_csv", workload,
+               f"(g) {what}, reload / read_csv, peak RSS", "x", False,
+               _ratio("reload", "outside_peak_rss_mb", "read_csv", "outside_peak_rss_mb"),
+               targets={"local-process": Target("<=", 1.5, "<= 1.5x")}
+               if workload == "persistence" else {}),
+        Metric(f"{prefix}.read_csv_s", workload,
+               f"(g) {what}, pandas.read_csv of the file, whole process", "s", False,
+               _get("read_csv", "outside_wall_s"), _get("reload", "outside_wall_s"),
+               compare_enb113=False,
+               note="ideal: read_csv of the ideal's own CSV (no key or timestamp columns)"),
+    )
 
 
 def _montecarlo_ideal(steps: Steps) -> float:
@@ -257,6 +326,10 @@ METRICS = (
            targets={"*": Target(">=", 1.8, ">= 1.8x")}),
     Metric("compression.scaling_t2_s", "compression-scaling",
            "compression, 3 codecs, 2 workers", "s", False, _get("w2", "get_df_s")),
+    *_persistence_metrics("persistence", "persistence", reload_target=1.5,
+                          rows_target=250_000),
+    *_persistence_metrics("persistence-mixed", "persistence-mixed", reload_target=3.0,
+                          rows_target=None),
     Metric("bringup.first_result_s", "bringup",
            "head + nodes up to first remote result", "s", False,
            _get("run", "first_remote_s"), _get("run", "ray_start_s"),

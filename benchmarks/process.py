@@ -45,6 +45,8 @@ class StepOutcome:
     #: still running after LEFTOVER_GRACE_S, and are the leftovers).
     lingered_s: float | None = None
     error: str | None = None
+    #: User + system CPU seconds from ``wait4``: the process's and its reaped children's.
+    cpu_s: float | None = None
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -193,7 +195,7 @@ def run_script(python: str, script: Path, argv: list[str], params: dict, env: di
     outcome = StepOutcome(ok=False, wall_s=wall_s, returncode=proc.returncode,
                           measurements={}, peak_rss_mb=usage.ru_maxrss / 1024,
                           session_peak_rss_mb=sampler.peak_mb or None, leftovers=leftovers,
-                          lingered_s=lingered_s)
+                          lingered_s=lingered_s, cpu_s=usage.ru_utime + usage.ru_stime)
     if timed_out.is_set():
         outcome.error = f"timed out after {timeout_s:.0f} s (killed)"
     elif proc.returncode != 0:

@@ -129,6 +129,7 @@ def run_workload(workload: Workload, impl: impls.Implementation, executor: str |
             measurements = dict(outcome.measurements)
             measurements.update(outside_wall_s=outcome.wall_s,
                                 outside_peak_rss_mb=outcome.peak_rss_mb,
+                                outside_cpu_s=outcome.cpu_s,
                                 session_peak_rss_mb=outcome.session_peak_rss_mb)
             record["steps"][step.label] = {"measurements": measurements,
                                            "returncode": outcome.returncode,
