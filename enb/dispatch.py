@@ -100,6 +100,11 @@ class _Flight:
     submitted: float
 
 
+#: Seconds the nodes' boards may take to answer the first time (ray starts a process on every
+#: node for that) before the head ends rows by their chunk's age instead.
+NODE_BOARDS_START_SECONDS = 30.0
+
+
 def _hard_grace(row_timeout: float) -> float:
     """Seconds past row_timeout before the head ends a row's worker (its own alarm failed)."""
     return max(1.0, 0.25 * row_timeout)
@@ -180,7 +185,7 @@ def run(table, tasks, store, chunk_size, report) -> list:
                 # Workers on no board that answers (local-process: more workers than slots; ray:
                 # its nodes' boards are silent): each row of a chunk may take up to row_timeout,
                 # and a chunk may wait behind one other chunk on its worker.
-                if now - watch.answered_at < limit:
+                if watch.nodes_silent_for() < limit + NODE_BOARDS_START_SECONDS:
                     return  # the nodes answer: a chunk on none of their boards waits its turn
                 for future, flight in list(flights.items()):
                     if flight.token in seen or flight.token in ended:

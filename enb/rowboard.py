@@ -272,6 +272,7 @@ class Watch:
         self.asks_nodes = True  # until the pool says it has no nodes to ask
         self.last_seen: list[Position] = []  # the nodes' last answer
         self.answered_at = float("-inf")  # time.monotonic() of the nodes' last answer
+        self.first_asked: float | None = None  # time.monotonic() of the first question
 
     def positions(self, ask_nodes: bool = False, wait: float = 0.25) -> list[Position]:
         """Return where the live workers are; ``ask_nodes``: ask the nodes' boards too, else
@@ -298,7 +299,17 @@ class Watch:
         if not position.on_node_board:
             self.board.release(position.pid)
 
+    def nodes_silent_for(self) -> float:
+        """Return how long the nodes' boards have said nothing, counted from the first question
+        (ray starts the process that answers on each node then: seconds on a busy machine);
+        infinite when there are no nodes to ask."""
+        if not self.asks_nodes or self.first_asked is None:
+            return float("inf") if not self.asks_nodes else 0.0
+        return time.monotonic() - max(self.answered_at, self.first_asked)
+
     def _ask(self, wait: float, token: int = 0) -> list[Position] | None:
+        if self.first_asked is None:
+            self.first_asked = time.monotonic()
         answers = self.pool.on_each_node(read_node_board, token, timeout=wait)
         if answers is None:
             self.asks_nodes = False

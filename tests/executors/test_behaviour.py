@@ -308,17 +308,19 @@ def _nodes_and_workers():
     return {node.name for node in running.nodes}, running.max_workers
 
 
-class Naps(ATable):
+class RunsUntilSeen(ATable):
     def column_first(self, index, row):
         return index
 
     def column_value(self, index, row):
         import time
-        time.sleep(4)
+        deadline = time.monotonic() + 90
+        while not os.path.exists(self.release) and time.monotonic() < deadline:
+            time.sleep(0.1)
         return index
 
 
-def test_the_running_report_says_where_every_row_runs(executor, project, caplog, monkeypatch):
+def test_the_running_report_says_where_every_row_runs(executor, project, monkeypatch):
     import logging
     import re
     Trivial(index="i").get_df(target_indices=[0])  # the executor up, to count its slots
@@ -326,12 +328,28 @@ def test_the_running_report_says_where_every_row_runs(executor, project, caplog,
     monkeypatch.setattr(enb.dispatch, "RUNNING_REPORT_SECONDS", 1.0)
     enb.config.options.verbose = 1
     enb.config.options.progress_report_period = 0.5
-    with caplog.at_level(logging.INFO, logger="enb"):
-        Naps().get_df(target_indices=list(range(workers)))  # one row on each worker slot
-    said = re.findall(r"row \((\d+),\) \(column value\) on ([^,]+), pid \d+, for \d+ s",
-                      "\n".join(r.getMessage() for r in caplog.records))
-    assert {int(row) for row, _ in said} == set(range(workers)), caplog.text
-    assert {node for _, node in said} == nodes, caplog.text
+    release = project / "release"
+    said, lines = set(), []
+
+    class Reader(logging.Handler):
+        """Let the rows end once the report has said every row and where it runs."""
+        def emit(self, record):
+            lines.append(record.getMessage())
+            said.update(re.findall(r"row \((\d+),\) \(column value\) on ([^,]+), pid \d+, "
+                                   r"for \d+ s", lines[-1]))
+            if len({row for row, _ in said}) == workers:
+                release.touch()
+
+    handler = Reader(logging.INFO)
+    logging.getLogger("enb").addHandler(handler)
+    try:
+        table = RunsUntilSeen()
+        table.release = relative(release)
+        table.get_df(target_indices=list(range(workers)))  # one row on each worker slot
+    finally:
+        logging.getLogger("enb").removeHandler(handler)
+    assert {int(row) for row, _ in said} == set(range(workers)), lines
+    assert {node for _, node in said} == nodes, lines
 
 
 class BlocksHoldingTheGil(ATable):
