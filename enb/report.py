@@ -82,26 +82,42 @@ def _problem(record) -> str | None:
     return None
 
 
+#: Node labels longer than this are cut (the whole name shows as the bar's tooltip).
+_LABEL_CHARS = 40
+_CHAR_PX = 8.5  # about the width of a character of the page's 16 px sans-serif
+
+
 def _bars(title: str, values: dict, unit: str) -> str:
     """Return an inline SVG horizontal bar chart of ``values`` (label -> number)."""
     if not values:
         return ""
-    width, bar, gap, label_width = 640, 22, 8, 180
+    labels = {label: str(label) if len(str(label)) <= _LABEL_CHARS
+              else str(label)[:_LABEL_CHARS - 1] + "\u2026" for label in values}
+    # The label column fits the longest label, so that no label runs under its bar.
+    label_width = 20 + _CHAR_PX * max(8, max(len(text) for text in labels.values()))
+    bar, gap, bar_width = 22, 8, 450
+    width = label_width + bar_width + 110
     peak = max(values.values()) or 1
     height = len(values) * (bar + gap) + 30
-    parts = [f'<svg role="img" aria-label="{html.escape(title)}" width="{width}" '
+    parts = [f'<svg role="img" aria-label="{html.escape(title)}" width="{width:.0f}" '
              f'height="{height}" xmlns="http://www.w3.org/2000/svg">',
              f'<text x="0" y="16" font-weight="bold">{html.escape(title)}</text>']
     for i, (label, value) in enumerate(values.items()):
         y = 26 + i * (bar + gap)
-        length = (width - label_width - 90) * value / peak
-        parts.append(f'<text x="0" y="{y + 16}">{html.escape(str(label))}</text>')
-        parts.append(f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar}" '
-                     f'fill="#4c78a8"/>')
+        length = bar_width * value / peak
+        parts.append(f'<g><title>{html.escape(str(label))}: {float(value):.4g} '
+                     f'{html.escape(_unit(unit, value))}</title>')
+        parts.append(f'<text x="0" y="{y + 16}">{html.escape(labels[label])}</text>')
+        parts.append(f'<rect x="{label_width:.0f}" y="{y}" width="{length:.1f}" '
+                     f'height="{bar}" fill="#4c78a8"/>')
         parts.append(f'<text x="{label_width + length + 6:.1f}" y="{y + 16}">'
-                     f'{float(value):.4g} {html.escape(unit)}</text>')
+                     f'{float(value):.4g} {html.escape(_unit(unit, value))}</text></g>')
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def _unit(unit: str, value) -> str:
+    return unit[:-1] if unit == "rows" and value == 1 else unit
 
 
 def render_html(runs: list[dict]) -> str:

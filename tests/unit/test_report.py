@@ -70,8 +70,8 @@ def test_enb_report_escapes_every_value_of_a_crafted_run_file(tmp_path):
     assert result.returncode == 0, result.stderr
     page = out.read_text()
     assert "<script" not in page and "<img" not in page
-    # table, csv, finished, the lost node, the node in both charts
-    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 6
+    # table, csv, finished, the lost node, the node in both charts and their tooltips
+    assert page.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 8
 
 
 @pytest.mark.parametrize("content, problem", [
@@ -91,3 +91,18 @@ def test_enb_report_names_a_malformed_file_instead_of_a_traceback(tmp_path, cont
     assert f"bad.csv.run.json: " in result.stderr and problem in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_node_labels_never_run_under_their_bars(tmp_path):
+    # Seen in Chromium: with a fixed 180 px label column a long node name ran under its bar.
+    import re
+    from enb.report import _CHAR_PX, _LABEL_CHARS, render_html
+    long_name = "compute-node-17.cluster.example.org"
+    very_long = "n" * 100
+    page = render_html([{"table": "T", "nodes": {
+        long_name: {"rows": 1, "seconds": 1.0}, very_long: {"rows": 5, "seconds": 2.0}}}])
+    bars_x = {float(x) for x in re.findall(r'<rect x="([\d.]+)"', page)}
+    assert len(bars_x) == 1 and bars_x.pop() >= _CHAR_PX * _LABEL_CHARS
+    assert f">{'n' * (_LABEL_CHARS - 1)}\u2026</text>" in page  # cut, whole in the tooltip
+    assert f"<title>{very_long}: 5 rows</title>" in page
+    assert ">1 row</text>" in page and ">5 rows</text>" in page
