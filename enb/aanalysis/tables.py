@@ -49,9 +49,10 @@ def plain(value):
 def write_csv(frame, path: str) -> str:
     """Write ``frame`` without its index, as pandas' to_csv does, replacing ``path`` whole."""
     frame = frame.copy()
-    for column in frame.columns:
-        if frame[column].dtype == object:
-            frame[column] = [plain(v) for v in frame[column]]
+    # By position: two columns may share a label (enb 1.x labels psnr_bps and psnr_dr alike).
+    for position in range(frame.shape[1]):
+        if frame.iloc[:, position].dtype == object:
+            frame.isetitem(position, [plain(v) for v in frame.iloc[:, position]])
     with replacing(path) as stream:
         frame.to_csv(stream, index=False)
     return path

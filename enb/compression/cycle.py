@@ -68,7 +68,8 @@ class CompressionCycle:
         """Return the original image as an [x, y, z] array (read once per row)."""
         if "_original" not in self.__dict__:
             from ..isets import load_array_bsq
-            self._original = load_array_bsq(self.file_path, image_properties_row=self.image_info_row)
+            self._original = load_array_bsq(self.file_path,
+                                            image_properties_row=self.image_info_row)
         return self._original
 
     def reconstructed_array(self):

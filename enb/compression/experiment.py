@@ -212,7 +212,8 @@ class CompressionExperiment(experiment.Experiment):
                            f"{type(self.dataset_info_table).__name__} has not")
         row["bpppc"] = 8 * row["compressed_size_bytes"] / info["samples"]
 
-    @atable.column_function("compression_ratio_dr", label="Compression ratio", plot_min=0)
+    @atable.column_function("compression_ratio_dr", label="Compression ratio (dynamic range)",
+                            plot_min=0)
     def set_compression_ratio_dr(self, index, row):
         """Set the compression ratio against the dynamic range (not 8 x bytes per sample)."""
         info = self._info(index)

@@ -49,7 +49,7 @@ class LossyCompressionExperiment(CompressionExperiment):
         cycle = self.codec_results
         row["pae"] = metrics.pae(cycle.original_array(), cycle.reconstructed_array())
 
-    @column_function("psnr_bps", label="PSNR (dB)", plot_min=0)
+    @column_function("psnr_bps", label="PSNR (dB, nominal range)", plot_min=0)
     def set_PSNR_nominal(self, index, row):
         """Set the PSNR against the nominal range of the sample type (2^(8 x bytes) - 1;
         infinite for floating point data, as in enb 1.x)."""
@@ -60,7 +60,7 @@ class LossyCompressionExperiment(CompressionExperiment):
             row["psnr_bps"] = metrics.psnr(row["mse"],
                                            2 ** (8 * int(info["bytes_per_sample"])) - 1)
 
-    @column_function("psnr_dr", label="PSNR (dB)", plot_min=0)
+    @column_function("psnr_dr", label="PSNR (dB, dynamic range)", plot_min=0)
     def set_PSNR_dynamic_range(self, index, row):
         """Set the PSNR against the file's dynamic range (2^dynamic_range_bits - 1)."""
         info = self.get_image_info_row(index[0])

@@ -83,10 +83,12 @@ ENTRIES = (
           next_step="Run it with: python {dir}/generate_gallery.py"),
     Entry("lossless-compression", "Template for lossless compression experiments",
           requires=("enb.ini",), tags=("project", "image", "data compression", "documentation"),
-          next_step="Run it with: python {dir}/lossless_compression_experiment.py"),
+          next_step="Install codecs, e.g. `enb plugin install zip {dir}/plugins/zip`, then run "
+                    "python {dir}/lossless_compression_experiment.py"),
     Entry("lossy-compression", "Template for lossy compression experiments",
           requires=("enb.ini",), tags=("project", "image", "data compression", "documentation"),
-          next_step="Run it with: python {dir}/lossy_compression_experiment.py"),
+          next_step="Install codecs, e.g. `enb plugin install jpegxl {dir}/plugins/jpegxl`, "
+                    "then run python {dir}/lossy_compression_experiment.py"),
     Entry("png-to-raw", "Curate a folder of PNG files into raw (fixed-length) images",
           tags=("data compression", "image"),
           next_step="Run it with: python {dir}/png_to_raw.py PNG_FOLDER RAW_FOLDER"),
@@ -95,7 +97,8 @@ ENTRIES = (
           next_step="Run it with: python {dir}/ppm_to_raw.py PPM_FOLDER RAW_FOLDER"),
     Entry("test-codecs", "Run every installed codec on a small generated corpus and report "
           "which are lossless", tags=("data compression", "image", "test"),
-          next_step="Run it with: python {dir}/test_all_codecs.py"),
+          next_step="Run it with: python {dir}/test_all_codecs.py (codec plugins are "
+                    "installed into {dir}/plugins on the first run)"),
     # Codec plugins
     *(Entry(name, description, tags=("codec", "data compression"), kind="plugin",
             next_step=_CODEC_NEXT_STEP)

@@ -3,8 +3,8 @@
 ``enb plugin install zip plugins/zip`` of enb 1.1.3 copies its ``plugin_zip`` folder
 (``__plugin__.py``, ``zip_codecs.py``) and writes an ``__init__.py`` that imports every module
 of it (checked against enb 1.1.3 itself: the same three files, byte for byte). The test makes
-that folder from the enb 1.1.3 distribution (downloaded with pip, cached under
-~/.cache/enb-tests/) and runs a project script that imports ``plugins.zip``, as enb 1.1.3's
+that folder from the enb 1.1.3 distribution (downloaded with pip at test time, see
+enb113_suite.py) and runs a project script that imports ``plugins.zip``, as enb 1.1.3's
 lossless-compression template does, in a lossless experiment.
 """
 from __future__ import annotations
@@ -23,36 +23,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import enb113_suite as suite  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
-ENB1_VERSION = "1.1.3"
-CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "enb-tests"
-PLUGIN_IN_SDIST = f"enb-{ENB1_VERSION}/enb/plugins/plugin_zip"
+PLUGIN_IN_SDIST = f"enb-{suite.ENB1_VERSION}/enb/plugins/plugin_zip"
 #: What enb 1.1.3's Plugin.build writes when a plugin brings no __init__.py of its own.
 ENB1_GENERATED_INIT = "from . import zip_codecs\nfrom .zip_codecs import *\n\n"
 
 
-def enb1_sdist() -> Path:
-    """Return enb 1.1.3's source distribution, downloading it on first use."""
-    downloads = CACHE_DIR / "downloads-sdist"
-    found = sorted(downloads.glob(f"enb-{ENB1_VERSION}.tar.gz"))
-    if found:
-        return found[0]
-    downloads.mkdir(parents=True, exist_ok=True)
-    pip = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary",
-                          ":all:", "--quiet", f"enb=={ENB1_VERSION}", "-d", str(downloads)],
-                         capture_output=True, text=True, timeout=300)
-    if pip.returncode != 0:
-        # PyPI is reachable in CI: there a failed download is a failure, not a skip.
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(
-            f"cannot download enb {ENB1_VERSION} (offline?): "
-            f"{pip.stderr.strip().splitlines()[-1:]}")
-    return next(downloads.glob(f"enb-{ENB1_VERSION}.tar.gz"))
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory):
+    """enb 1.1.3's source distribution (see enb113_suite.py)."""
+    try:
+        return suite.download_sdist(tmp_path_factory.mktemp("enb113-sdist"))
+    except suite.Unavailable as error:
+        # PyPI is reachable in CI: there a missing piece is a failure, not a skip.
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(str(error))
 
 
-def install_enb1_zip_plugin(destination: Path) -> None:
+def install_enb1_zip_plugin(sdist: Path, destination: Path) -> None:
     """Write what enb 1.1.3's ``enb plugin install zip DESTINATION`` writes."""
     destination.mkdir(parents=True)
-    with tarfile.open(enb1_sdist()) as archive:
+    with tarfile.open(sdist) as archive:
         for name in ("__plugin__.py", "zip_codecs.py"):
             member = archive.getmember(f"{PLUGIN_IN_SDIST}/{name}")
             (destination / name).write_bytes(archive.extractfile(member).read())
@@ -77,8 +70,8 @@ SCRIPT = textwrap.dedent("""\
     """)
 
 
-def test_enb1_zip_plugin_runs_unchanged_in_a_lossless_experiment(tmp_path):
-    install_enb1_zip_plugin(tmp_path / "plugins" / "zip")
+def test_enb1_zip_plugin_runs_unchanged_in_a_lossless_experiment(sdist, tmp_path):
+    install_enb1_zip_plugin(sdist, tmp_path / "plugins" / "zip")
     rng = np.random.default_rng(8)
     for name, shape in (("a-u8be-1x30x40.raw", (40, 30, 1)), ("b-u8be-3x10x12.raw", (12, 10, 3))):
         x, y, z = np.meshgrid(*(np.arange(n) for n in shape), indexing="ij")
