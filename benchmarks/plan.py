@@ -39,6 +39,12 @@ class Sizes:
     #: the scaling one (x 3 real codecs, on 1 and 2 workers).
     compression_files: int = 200
     compression_scaling_files: int = 100
+    #: SummaryTable: rows of the reference DataFrame and its groups (5 statistics each).
+    summary_rows: int = 100_000
+    summary_groups: int = 100
+    #: enb.parallel: trivial calls started and gathered (enb 1.1.3 runs ~400 calls/s).
+    parallel_calls: int = 10_000
+    enb113_parallel_calls: int = 2_000
 
 
 MODES = {
@@ -49,12 +55,15 @@ MODES = {
                    cpu_rows=16, cpu_samples=12_000_000,
                    montecarlo_rows=16, montecarlo_samples=2_000_000, step_timeout_s=300,
                    persistence_rows=50_000, time_budget_s=105,
-                   compression_files=100, compression_scaling_files=20),
+                   compression_files=100, compression_scaling_files=20,
+                   summary_rows=20_000, summary_groups=20, parallel_calls=2_000),
     "smoke": Sizes(repetitions=1, trivial_rows=300, enb113_trivial_rows=100,
                    cpu_rows=4, cpu_samples=3_000_000,
                    montecarlo_rows=4, montecarlo_samples=500_000, step_timeout_s=120,
                    persistence_rows=2_000, time_budget_s=50,
-                   compression_files=20, compression_scaling_files=6),
+                   compression_files=20, compression_scaling_files=6,
+                   summary_rows=5_000, summary_groups=10, parallel_calls=500,
+                   enb113_parallel_calls=200),
 }
 
 
@@ -132,6 +141,16 @@ def _compression_scaling_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
 _ENB113_TOO_SLOW = ("enb 1.1.3 computes ~125 trivial rows/s here: a million rows would take over "
                     "two hours per repetition")
 
+def _summary_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
+    return (Step("run", "summary_table.py", {"rows": sizes.summary_rows,
+                                             "groups": sizes.summary_groups, "cpu_limit": 2}),)
+
+
+def _parallel_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
+    calls = sizes.enb113_parallel_calls if impl == "enb113" else sizes.parallel_calls
+    return (Step("run", "parallel_calls.py", {"calls": calls, "cpu_limit": 2}),)
+
+
 WORKLOADS = (
     Workload("trivial", "trivial table, 3 columns: first get_df, then reload", _trivial_steps),
     Workload("import", "import enb", lambda sizes, impl: (Step("run", "import_enb.py", {}),),
@@ -150,6 +169,9 @@ WORKLOADS = (
                                   "reload, read_csv of the same file",
              _persistence_steps("mixed"), executors=("local-process",),
              enb113_skip=_ENB113_TOO_SLOW),
+    Workload("summary", "SummaryTable: 100 groups of 100,000 rows, 5 statistics",
+             _summary_steps),
+    Workload("parallel", "enb.parallel: trivial calls started and gathered", _parallel_steps),
     Workload("bringup", "cluster bring-up to first remote result", _bringup_steps,
              executors=("ssh-ray-cluster",),
              enb113_skip="enb 1.1.3's cluster head does not start on ray 2.60 "
@@ -330,6 +352,26 @@ METRICS = (
                           rows_target=250_000),
     *_persistence_metrics("persistence-mixed", "persistence-mixed", reload_target=3.0,
                           rows_target=None),
+    Metric("summary.get_df_s", "summary", "SummaryTable get_df, 2 workers", "s", False,
+           _get("run", "summary_s"), _get("run", "summary_s"),
+           note="ideal: pandas' groupby().agg of the same statistics, in the script's process"),
+    Metric("summary.vs_enb113", "summary", "SummaryTable get_df, against enb 1.1.3's", "s",
+           False, _get("run", "summary_s"),
+           targets={"local-process": Target("<=", 0.05, ">= 20x faster than enb 1.1.3",
+                                            on="ratio_to_enb113")},
+           note="enb 1.1.3 runs it on its local processes (pathos): the target is ours on "
+                "local-process; on local-ray the time includes ray's start (~2 s on a quiet "
+                "machine)"),
+    Metric("parallel.calls_per_s", "parallel", "enb.parallel calls started and gathered, "
+           "2 workers, pool start included", "calls/s", True, _get("run", "calls_per_s"),
+           _get("run", "calls_per_s"),
+           targets={"local-process": Target(">=", 20_000, ">= 20,000 calls/s")},
+           note="ideal: the function called in a plain loop; enb 1.1.3 makes 2,000 calls in "
+                "a full run (it runs ~400 calls/s)"),
+    Metric("parallel.vs_enb113", "parallel", "enb.parallel calls/s, against enb 1.1.3's",
+           "calls/s", True, _get("run", "calls_per_s"),
+           targets={"local-process": Target(">=", 20, ">= 20x enb 1.1.3",
+                                            on="ratio_to_enb113")}),
     Metric("bringup.first_result_s", "bringup",
            "head + nodes up to first remote result", "s", False,
            _get("run", "first_remote_s"), _get("run", "ray_start_s"),

@@ -28,7 +28,8 @@ class Progress:
         self.in_flight = 0
         self._bar = None
         stream = sys.stderr
-        if not options.disable_progress_bar and stream.isatty():
+        # --force_live_progress (enb 1.x): the bar also when stderr is not a terminal.
+        if not options.disable_progress_bar and (stream.isatty() or options.force_live_progress):
             try:
                 from tqdm import tqdm
             except ImportError:

@@ -235,3 +235,15 @@ def test_an_ini_beside_a_script_in_a_folder_named_like_a_pattern_is_read(tmp_pat
     done = run_script(folder, ini="[enb.config.options]\ncpu_limit = 3\n")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "3"
+
+
+def test_enb_options_lists_every_option_with_its_flags(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "enb", "options"], cwd=tmp_path,
+                          env=script_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for option in OPTIONS.values():
+        assert ", ".join(option.all_flags) in done.stdout, option.name
+    filtered = subprocess.run([sys.executable, "-m", "enb", "options", "ray_port"], cwd=tmp_path,
+                              env=script_env(), capture_output=True, text=True, timeout=60)
+    assert filtered.stdout.splitlines()[0] == "--ray_port"
+    assert "--cpu_limit" not in filtered.stdout
