@@ -135,6 +135,8 @@ def _compression_overhead_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
 
 def _compression_scaling_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
     params = {"phase": "scaling", "files": sizes.compression_scaling_files}
+    if impl == "ideal":
+        return (Step("bare", "compression.py", params),)
     return (Step("w1", "compression.py", {**params, "cpu_limit": 1}),
             Step("w2", "compression.py", {**params, "cpu_limit": 2}))
 
@@ -160,7 +162,7 @@ WORKLOADS = (
     Workload("compression-overhead", "compression experiment, one copying codec: enb's cost "
              "per row", _compression_overhead_steps, executors=("local-process",)),
     Workload("compression-scaling", "compression experiment, 3 real codecs, on 1 and 2 workers",
-             _compression_scaling_steps, executors=("local-process",), has_ideal=False,
+             _compression_scaling_steps, executors=("local-process",),
              enb113_skip="the target is ours on 2 workers against ours on 1"),
     Workload("persistence", "a million rows x 3 cheap columns: first get_df, reload, "
                             "read_csv of the same file", _persistence_steps("cheap"),
@@ -345,7 +347,10 @@ METRICS = (
     Metric("compression.scaling_speedup", "compression-scaling",
            "compression, 3 codecs: time on 1 worker / on 2", "x", True,
            lambda steps: steps["w1"]["get_df_s"] / steps["w2"]["get_df_s"],
-           targets={"*": Target(">=", 1.8, ">= 1.8x")}),
+           lambda steps: steps["bare"]["speedup"],
+           targets={"*": Target(">=", 1.8, ">= 1.8x")},
+           note="ideal: the same compressions on a bare multiprocessing pool of 1, then 2 "
+                "processes, in the same repetition: what the machine allowed then"),
     Metric("compression.scaling_t2_s", "compression-scaling",
            "compression, 3 codecs, 2 workers", "s", False, _get("w2", "get_df_s")),
     *_persistence_metrics("persistence", "persistence", reload_target=1.5,
