@@ -142,3 +142,44 @@ def test_general_lossless_experiment_takes_any_file(project, fresh_options):
 def test_an_experiment_needs_codecs():
     with pytest.raises(ValueError, match="no codecs"):
         CompressionExperiment(codecs=[])
+
+
+def test_structural_similarity_columns_equal_the_metric_on_the_images(project):
+    from enb.compression import metrics
+    from enb.compression.icompression import StructuralSimilarity
+
+    class Similarity(StructuralSimilarity):
+        pass
+
+    codec = QuantizationWrapperCodec(codec=PassthroughCodec(), qstep=16)
+    df = Similarity(codecs=[codec, PassthroughCodec()]).get_df()
+    for _, row in df.iterrows():
+        path = os.path.join(str(project), row["file_path"])
+        original = isets.load_array_bsq(path)
+        if row["task_name"] == "PassthroughCodec":
+            assert row["ssim"] == pytest.approx(1.0) and row["ms_ssim"] == pytest.approx(1.0)
+            continue
+        peak = 2 ** (8 * original.dtype.itemsize) - 1
+        reconstructed = np.minimum((original.astype(np.int64) // 16) * 16 + 8, peak)
+        assert row["ssim"] == pytest.approx(metrics.ssim(original, reconstructed, max_val=peak))
+        assert row["ms_ssim"] == pytest.approx(
+            metrics.ms_ssim(original, reconstructed, max_val=peak))
+        assert 0 < row["ssim"] < 1
+
+
+def test_java_wrapper_says_to_install_java_when_it_is_missing(monkeypatch):
+    import shutil
+
+    from enb.compression.wrapper import CodecProgramNotFound, JavaWrapperCodec
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which",
+                        lambda name, *a, **k: None if name == "java" else real_which(name))
+    with pytest.raises(CodecProgramNotFound, match="apt-get install default-jre-headless"):
+        JavaWrapperCodec(compressor_jar="c.jar", decompressor_jar="d.jar")
+
+
+def test_tarlite_is_the_same_module_under_its_1x_names():
+    import enb.compression.tarlite
+    import enb.tarlite
+    assert enb.compression.tarlite is enb.tarlite
+    assert enb.compression.wrapper.ReindexWrapper is enb.icompression.ReindexWrapper
