@@ -13,10 +13,12 @@ mount and every temporary byte would cross the network: the node's own default i
 from __future__ import annotations
 
 import contextvars
+import fcntl
 import logging
 import os
 import shutil
 import tempfile
+import time
 
 from ..config import options
 
@@ -78,24 +80,83 @@ def scratch_dir() -> str:
     return _ROW_FOLDER.get() or node_tmp_dir()
 
 
+#: A file in every row folder, locked (flock) while the folder's process lives.
+LOCK_NAME = ".enb-row-lock"
+#: A row folder without its lock file is being made, or was left by a crash this long ago.
+UNLOCKED_GRACE_SECONDS = 600
+_swept: set = set()  # base folders swept by this process
+
+
+def sweep_abandoned(base: str, prefix: str = "enb-row-") -> list:
+    """Remove the row folders under ``base`` whose process died (a killed worker cannot
+    remove its own); return them.
+
+    A folder is abandoned when nobody holds its lock: flock is released by the kernel when
+    its holder dies, whatever the pid namespace (containers sharing /dev/shm), so a live
+    row's folder is never touched.
+    """
+    removed = []
+    try:
+        names = [n for n in os.listdir(base) if n.startswith(prefix)]
+    except OSError:
+        return removed
+    for name in names:
+        folder = os.path.join(base, name)
+        try:
+            descriptor = os.open(os.path.join(folder, LOCK_NAME), os.O_RDONLY)
+        except FileNotFoundError:
+            try:
+                young = time.time() - os.stat(folder).st_mtime < UNLOCKED_GRACE_SECONDS
+            except OSError:
+                continue
+            if young:
+                continue  # being made right now
+        except OSError:
+            continue  # not ours to judge (another user's, say)
+        else:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its process lives
+            finally:
+                os.close(descriptor)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    if removed:
+        logger.info("removed %d temporary row folder(s) left by killed processes under %s",
+                    len(removed), base)
+    return removed
+
+
 class RowFolder:
-    """A row's temporary folder: made when first asked for, removed by :meth:`close`."""
+    """A row's temporary folder: made when first asked for, removed by :meth:`close`.
+
+    The folder holds a lock file for as long as it exists, so that :func:`sweep_abandoned`
+    can tell it from one whose process was killed.
+    """
 
     def __init__(self, prefix: str = "enb-row-"):
         self.prefix = prefix
         self._path: str | None = None
         self._token = None
+        self._lock: int | None = None
 
     @property
     def path(self) -> str:
         """The folder (made on first use)."""
         if self._path is None:
             base = node_tmp_dir()
+            if base not in _swept:
+                _swept.add(base)
+                sweep_abandoned(base, self.prefix)
             try:
-                self._path = tempfile.mkdtemp(prefix=self.prefix, dir=base)
+                path = tempfile.mkdtemp(prefix=self.prefix, dir=base)
             except FileNotFoundError:  # removed since it was first made
                 os.makedirs(base, exist_ok=True)
-                self._path = tempfile.mkdtemp(prefix=self.prefix, dir=base)
+                path = tempfile.mkdtemp(prefix=self.prefix, dir=base)
+            self._lock = os.open(os.path.join(path, LOCK_NAME), os.O_RDONLY | os.O_CREAT, 0o600)
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+            self._path = path
             self._token = _ROW_FOLDER.set(self._path)
         return self._path
 
@@ -113,3 +174,6 @@ class RowFolder:
             if os.path.exists(self._path):
                 logger.warning("could not remove the temporary folder %s", self._path)
             self._path = None
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None

@@ -183,3 +183,37 @@ def test_tarlite_is_the_same_module_under_its_1x_names():
     import enb.tarlite
     assert enb.compression.tarlite is enb.tarlite
     assert enb.compression.wrapper.ReindexWrapper is enb.icompression.ReindexWrapper
+
+
+def test_row_folders_of_killed_processes_are_removed_and_live_ones_kept(tmp_path, fresh_options):
+    import signal
+    import subprocess
+    import sys
+
+    from enb.compression import scratch
+    fresh_options.base_tmp_dir = str(tmp_path / "scratch")
+    holder = ("import sys, time; sys.path.insert(0, sys.argv[1]);"
+              "from enb.config import options; options.base_tmp_dir = sys.argv[2];"
+              "from enb.compression.scratch import RowFolder;"
+              "folder = RowFolder(); open(folder.path + '/big', 'wb').write(b'x' * 1000);"
+              "print(folder.path, flush=True); time.sleep(60)")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    killed = subprocess.Popen([sys.executable, "-c", holder, repo, str(tmp_path / "scratch")],
+                              stdout=subprocess.PIPE, text=True)
+    alive = subprocess.Popen([sys.executable, "-c", holder, repo, str(tmp_path / "scratch")],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        killed_folder = killed.stdout.readline().strip()
+        alive_folder = alive.stdout.readline().strip()
+        killed.send_signal(signal.SIGKILL)  # as row_timeout or the OOM killer would
+        killed.wait(10)
+        assert os.path.isdir(killed_folder)
+        assert scratch.sweep_abandoned(str(tmp_path / "scratch")) == [killed_folder]
+        assert not os.path.exists(killed_folder) and os.path.isdir(alive_folder)
+    finally:
+        for process in (killed, alive):
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)
+    # the other process is gone now too: its folder goes at the next sweep
+    assert scratch.sweep_abandoned(str(tmp_path / "scratch")) == [alive_folder]
