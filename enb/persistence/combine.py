@@ -48,6 +48,17 @@ def merge(old: StoredRows, new: StoredRows, disjoint: bool = False) -> StoredRow
     return result
 
 
+def squash(rows: StoredRows) -> StoredRows:
+    """Return ``rows`` with each repeated row applied onto its first occurrence, in order."""
+    parts = generations(rows)
+    if parts == [None]:
+        return rows
+    result = take(rows, parts[0])
+    for positions in parts[1:]:
+        result = _merge_unique(result, take(rows, positions), False)
+    return result
+
+
 def _merge_unique(old: StoredRows, new: StoredRows, disjoint: bool) -> StoredRows:
     import numpy as np
     header = merged_header(old.header, new.header)

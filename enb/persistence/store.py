@@ -25,7 +25,7 @@ import os
 
 from .batch import CellLayout
 from .columns import KEY_COLUMN, TIMESTAMP_COLUMNS
-from .combine import concat, merge, merge_text, take
+from .combine import concat, merge, merge_text, squash, take
 from .files import PendingFile, atomic_write  # noqa: F401 (atomic_write: re-exported)
 from .journal import Journal, decode_record
 from .lock import table_lock
@@ -119,10 +119,7 @@ class TableStore:
 
     def _decode_records(self, records) -> StoredRows:
         """Decode journal records into StoredRows (repeated rows kept, in journal order)."""
-        result = None
-        for _, _, decoded in self._decoded_runs(records):
-            result = decoded if result is None else merge(result, decoded)
-        return result
+        return _combined(self._decoded_runs(records))
 
     def _decoded_runs(self, records) -> list:
         """Return (header, records, decoded rows) of each run of records of one header."""
@@ -187,14 +184,12 @@ class TableStore:
                 return stored
             runs = self._decoded_runs(records)
             new = runs[0][2]
-            for _, _, decoded in runs[1:]:
-                new = merge(new, decoded)
-            if self._can_append(stored, records, new):
+            if len(runs) == 1 and self._can_append(stored, records, new):
                 if order is not None and len(records) > 1:
                     records, new = _in_order(records, new, order)
                 result = self._append_to_csv(stored, records, new)
             else:
-                result = self._rewrite_csv(stored, runs, new)
+                result = self._rewrite_csv(stored, runs, _combined(runs))
             self.journal.remove()
         return result
 
@@ -203,7 +198,7 @@ class TableStore:
         header = tuple(stored.header) if stored is not None else records[0].header
         if not all(r.append_only and r.header == header for r in records):
             return False
-        if not new.keys.is_unique:
+        if not _unique(new, self.index_names):
             return False
         return stored is None or _disjoint(stored, new, self.index_names)
 
@@ -282,6 +277,14 @@ def _header_line(header) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+def _combined(runs) -> StoredRows:
+    """Return the rows of decoded runs of records as one table (repeated rows applied)."""
+    result = squash(runs[0][2])
+    for _, _, decoded in runs[1:]:
+        result = merge(result, decoded)
+    return result
+
+
 def _group_tags(header, group) -> dict:
     """Return the tags of consecutive records of one header, as one record's."""
     tags = {}
@@ -317,16 +320,30 @@ def _text_frame(source, header):
         return pd.DataFrame({c: [] for c in header}, dtype=object)
 
 
-def _disjoint(stored: StoredRows, new: StoredRows, index_names) -> bool:
-    """Whether no row of ``new`` is in ``stored`` (by int index values when both have them)."""
+def _int_index(rows: StoredRows, index_names):
+    """The rows' index values as int64 when the index is one column of ints (else None).
+
+    Such values and the keys match one to one ("(5,)" is the key of 5 alone), and ints hash
+    faster than key strings.
+    """
+    if len(index_names) != 1 or index_names[0] in rows.absent:
+        return None
+    values = rows.columns.get(index_names[0])
+    return values if values is not None and values.dtype == "int64" else None
+
+
+def _unique(rows: StoredRows, index_names) -> bool:
     import pandas as pd
-    if len(index_names) == 1:
-        name = index_names[0]
-        old_values, new_values = stored.columns.get(name), new.columns.get(name)
-        if old_values is not None and new_values is not None and old_values.dtype == "int64" \
-                and new_values.dtype == "int64" and name not in stored.absent:
-            # int index values and keys match one to one: "(5,)" is the key of 5 alone
-            return not pd.Index(new_values).isin(old_values).any()
+    values = _int_index(rows, index_names)
+    return rows.keys.is_unique if values is None else pd.Index(values).is_unique
+
+
+def _disjoint(stored: StoredRows, new: StoredRows, index_names) -> bool:
+    """Whether no row of ``new`` is in ``stored``."""
+    import pandas as pd
+    old_values, new_values = _int_index(stored, index_names), _int_index(new, index_names)
+    if old_values is not None and new_values is not None:
+        return not pd.Index(new_values).isin(old_values).any()
     return stored.keys.get_indexer(new.keys).max(initial=-1) < 0
 
 

@@ -1,0 +1,226 @@
+"""The fast paths of persistence give what the general ones give (issue 17, item 5).
+
+Int targets are matched by value, journals are folded by appending or by merging column by
+column, literal columns are read through the JSON parser and rows are written with str.join:
+each is checked here against the general rule it stands for.
+"""
+import ast
+import csv
+import gc
+import io
+import math
+import os
+import random
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from enb.atable import ATable, ColumnProperties, column_function
+from enb.persistence import TableStore
+from enb.persistence.batch import CellLayout, _by_csv_writer, _csv_body, encode_rows
+from enb.persistence.combine import merge
+from enb.persistence.literal_columns import read_literal_column
+from enb.persistence.literals import read_literal, write_literal
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+class Squares(ATable):
+    def column_square(self, index, row):
+        return index * index
+
+    def column_label(self, index, row):
+        return f"{index:04d}"
+
+
+def _frame(df):
+    return df.reset_index().astype(object).values.tolist()
+
+
+@pytest.mark.parametrize("targets", [range(-5, 40), list(range(-5, 40)),
+                                     np.arange(-5, 40), np.arange(0, 40, dtype=np.uint8)])
+def test_int_targets_give_the_rows_and_keys_other_indices_give(tmp_path, targets):
+    fast = Squares(csv_support_path=tmp_path / "fast.csv").get_df(target_indices=targets)
+    general = Squares(csv_support_path=tmp_path / "general.csv").get_df(
+        target_indices=[(int(t),) for t in targets])  # tuples: keys built one by one
+    assert list(fast.index) == [str((int(t),)) for t in targets]
+    assert _frame(fast[["square", "label"]]) == _frame(general[["square", "label"]])
+    assert gc.isenabled()
+
+
+def test_a_large_table_with_a_few_missing_rows_computes_them_and_appends_them(tmp_path):
+    path = tmp_path / "t.csv"
+    Squares(csv_support_path=path).get_df(target_indices=range(0, 3000, 2))
+    before = path.read_bytes()
+    wanted = [7, 3000, 11] + list(range(0, 3000, 2))[::-1]  # another order, three new rows
+    table = Squares(csv_support_path=path)
+    df = table.get_df(target_indices=wanted)
+    assert (table.last_report.computed, table.last_report.loaded) == (3, 1500)
+    assert list(df["square"]) == [t * t for t in wanted]
+    assert list(df.index) == [f"({t},)" for t in wanted]
+    after = path.read_bytes()
+    assert after.startswith(before)  # old rows kept byte for byte, new ones after them
+    added = list(csv.reader(io.StringIO(after[len(before):].decode())))
+    assert [row[1] for row in added] == ["7", "3000", "11"]  # in target order
+    again = Squares(csv_support_path=path).get_df(target_indices=wanted)
+    assert _frame(again) == _frame(df)
+
+
+class Echo(ATable):
+    def column_v(self, index, row):
+        return repr(index)
+
+
+def test_ints_stored_as_strings_are_other_rows(tmp_path):
+    path = tmp_path / "t.csv"
+    Echo(csv_support_path=path).get_df(target_indices=["1", "2"])
+    # the int 1 is the row "(1,)", not "('1',)": computed, never taken for the stored one
+    table = Echo(csv_support_path=path)
+    df = table.get_df(target_indices=[1, 2, "2"])
+    assert table.last_report.computed == 2
+    assert list(df["v"]) == ["1", "2", "'2'"]
+
+
+class Grows(ATable):
+    def column_a(self, index, row):
+        return index if index % 3 else float(index)  # ints and floats in one column
+
+
+def test_a_column_added_to_a_stored_table_is_merged_cell_by_cell(tmp_path):
+    path = tmp_path / "g.csv"
+    Grows(csv_support_path=path).get_df(target_indices=range(30))
+
+    class GrowsMore(Grows):
+        def column_b(self, index, row):
+            return [index, {"even": index % 2 == 0, "none": None}]
+
+    df = GrowsMore(csv_support_path=path).get_df(target_indices=range(40))
+    expected_a = [i if i % 3 else float(i) for i in range(40)]
+    assert list(df["a"]) == expected_a
+    assert [type(v) for v in df["a"]] == [type(v) for v in expected_a]
+    assert list(df["b"]) == [[i, {"even": i % 2 == 0, "none": None}] for i in range(40)]
+    script = tmp_path / "reload.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {REPO!r})
+        from enb.atable import ATable
+        class Grows(ATable):
+            def column_a(self, index, row):
+                raise AssertionError("recomputed")
+            def column_b(self, index, row):
+                raise AssertionError("recomputed")
+        df = Grows(csv_support_path={str(path)!r}).get_df(target_indices=range(40))
+        print(repr([list(df["a"]), [type(v).__name__ for v in df["a"]], list(df["b"])]))
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, ENB_IGNORE_ARGV="1"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    values, kinds, lists = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+    assert values == expected_a and kinds == [type(v).__name__ for v in expected_a]
+    assert lists == [[i, {"even": i % 2 == 0, "none": None}] for i in range(40)]
+
+
+HEADER = ("__atable_index", "index", "x", "y", "row_created", "row_updated")
+
+
+def _record(rows, new):
+    return encode_rows(rows, new, CellLayout(HEADER, {})).record
+
+
+def test_a_row_journaled_twice_keeps_the_later_cells_and_the_earlier_ones_it_lacks(tmp_path):
+    path = str(tmp_path / "j.csv")
+    store = TableStore(path, ["index"], ["x", "y", "row_created", "row_updated"])
+    full = {"index": 1, "x": "old", "y": "kept", "row_created": "t0", "row_updated": "t0"}
+    store.append(_record([("(1,)", full)], [True]))
+    store.append(_record([("(1,)", {"x": "new", "row_updated": "t1"})], [False]))
+    store.close_journal()
+    rows = TableStore(path, ["index"], ["x", "y", "row_created", "row_updated"]).load()
+    cells = rows.cells(0)
+    assert (cells["x"], cells["y"], cells["row_created"], cells["row_updated"]) == \
+        ("new", "kept", "t0", "t1")
+    with open(path, newline="") as handle:
+        written = list(csv.DictReader(handle))
+    assert [(r["x"], r["y"], r["row_updated"]) for r in written] == [("new", "kept", "t1")]
+
+
+def test_merge_gives_what_applying_the_rows_one_by_one_gives():
+    rng = random.Random(7)
+    store = TableStore(os.devnull, ["index"], ["x", "y", "row_created", "row_updated"])
+    for trial in range(30):
+        records, expected = [], {}
+        for _ in range(rng.randint(1, 5)):
+            rows, new = [], []
+            for key in rng.sample(range(12), rng.randint(1, 6)):
+                cells = {c: rng.choice([key, key * 0.5, f"s{key}", True, [key]])
+                         for c in ("x", "y") if rng.random() < 0.7}
+                cells["row_updated"] = f"t{trial}"
+                if str((key,)) not in expected:
+                    cells.update(index=key, row_created="c")
+                rows.append((str((key,)), cells))
+                new.append(False)
+                expected.setdefault(str((key,)), {}).update(cells)
+            records.append(rows)
+        from enb.persistence.journal import decode_record
+        decoded = [decode_record(_record(rows, new))[0] for rows, new in
+                   ((r, [False] * len(r)) for r in records)]
+        merged = store._decode_records(decoded)
+        for position, key in enumerate(merged.keys):
+            got = merged.cells(position)
+            want = {c: v for c, v in expected[key].items()}
+            assert got == want and [type(got[c]) for c in want] == \
+                [type(want[c]) for c in want], (trial, key)
+        assert sorted(merged.keys) == sorted(expected)
+        assert merge(merged, merged).keys.tolist() == merged.keys.tolist()
+
+
+_LITERALS = [[1, 2.5, "a"], {"a": True, "b": None, "c": False}, {"x": "True story", "y": "None"},
+             [math.inf, -math.inf, math.nan], {"k": [1, {"z": "nan"}]}, [], {}, (1, 2), {1, 2},
+             {1: "a"}, ["it's"], ["back\\slash"], [1e16, -0.0, 10 ** 30], {"s": "a'b"},
+             [None, True], {"t": "\x01"}, ["ünï", "日本"], [[["deep"]]],
+             {"inf": "inf", "nan": 1, "null": "true"}, [1, 2, 3], {"a": [1, 2], "b": {}}]
+
+
+def _same(a, b) -> bool:
+    return repr(a) == repr(b) and type(a) is type(b)
+
+
+def test_literal_columns_read_through_json_equal_the_literal_reader():
+    rng = random.Random(3)
+    cells = [rng.choice(_LITERALS) for _ in range(50_000)]
+    texts = [write_literal(value) for value in cells]
+    read = read_literal_column(texts)
+    assert all(_same(read_literal(t), v) for t, v in zip(texts, read))
+    # a batch of plain cells, and one odd cell among them, read alike
+    plain = [write_literal({"even": i % 2 == 0, "n": i, "none": None}) for i in range(1000)]
+    assert read_literal_column(plain) == [read_literal(t) for t in plain]
+    odd = plain[:500] + ["(1, 2)"] + plain[500:]
+    assert [repr(v) for v in read_literal_column(odd)] == [repr(read_literal(t)) for t in odd]
+
+
+@pytest.mark.parametrize("text", ["[true]", "[null]", "{'a': NaN}", "[Infinity]", "[1,]x",
+                                  "{'a': __import__('os')}"])
+def test_text_only_json_or_nothing_reads_is_refused_as_the_literal_reader_refuses_it(text):
+    from enb.persistence.literals import LiteralError
+    with pytest.raises(LiteralError):
+        read_literal(text)
+    with pytest.raises(LiteralError):
+        read_literal_column([text, "[1]"])
+
+
+def test_rows_written_with_join_are_what_csv_writer_writes():
+    rng = random.Random(1)
+    alphabet = ["a", " ", ",", '"', "\n", "\r", "é", "'", "\t", "", "x y"]
+    for _ in range(3000):
+        n = rng.randint(1, 5)
+        columns = [[str((rng.choice(["a", 1, 'q"', "b,c"]),)) for _ in range(n)]]
+        for _ in range(rng.randint(1, 4)):
+            kind = rng.choice(["int", "float", "bool", "str"])
+            columns.append([rng.randint(-10 ** 18, 10 ** 18) if kind == "int" else
+                            rng.choice([0.1, math.nan, math.inf, -0.0, 1e300]) if kind == "float"
+                            else rng.random() < .5 if kind == "bool" else
+                            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 3)))
+                            for _ in range(n)])
+        assert _csv_body(columns) == _by_csv_writer(columns)
+    assert list(csv.reader(io.StringIO(_csv_body([["(1,)"], [1.5], ["a,b"]])))) == \
+        [["(1,)", "1.5", "a,b"]]
