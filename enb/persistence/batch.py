@@ -43,8 +43,8 @@ def encode_rows(rows: list, new: list, layout: CellLayout) -> EncodedRows:
     complete = all(new)
     names = layout.header[1:]
     try:  # every row has every column (new rows): the columns in C, not cell by cell
-        by_column = zip(*map(operator.itemgetter(*names), map(_CELLS, rows))) \
-            if len(names) > 1 else ([cells[names[0]] for _, cells in rows],)
+        by_column = list(zip(*map(operator.itemgetter(*names), map(_CELLS, rows)))) \
+            if len(names) > 1 else [[cells[names[0]] for _, cells in rows]]
     except KeyError:
         by_column = ([cells.get(column, _MISSING) for _, cells in rows] for column in names)
     for column, values in zip(names, by_column):

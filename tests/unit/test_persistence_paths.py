@@ -224,3 +224,14 @@ def test_rows_written_with_join_are_what_csv_writer_writes():
         assert _csv_body(columns) == _by_csv_writer(columns)
     assert list(csv.reader(io.StringIO(_csv_body([["(1,)"], [1.5], ["a,b"]])))) == \
         [["(1,)", "1.5", "a,b"]]
+
+
+def test_rows_lacking_cells_beside_whole_ones_are_encoded_cell_by_cell():
+    whole = {"index": 1, "x": 1, "y": 2, "row_created": "t", "row_updated": "t"}
+    partial = {"index": 2, "x": 5, "row_created": "t", "row_updated": "t"}  # y failed
+    encoded = encode_rows([("(1,)", whole), ("(2,)", partial)], [True, True],
+                          CellLayout(HEADER, {}))
+    from enb.persistence.journal import decode_record
+    record = decode_record(encoded.record)[0]
+    assert record.tags["y"] == ["int", "absent"] and not record.append_only
+    assert list(csv.reader(io.StringIO(record.body.decode())))[1][3] == ""
