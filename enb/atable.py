@@ -66,39 +66,8 @@ class ColumnProperties:
         return "ast" if self.has_ast_values else "pickle" if self.has_object_values else None
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items()
-                         if v is not None and not k.startswith("_"))
+        args = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items() if v is not None)
         return f"{self.__class__.__name__}({args})"
-
-    # A column function is a wrapper that carries its method's name (enb 1.x's tests compare
-    # __qualname__s), under which pickle finds the method itself and refuses it ("not the same
-    # object"). Pickled properties (enb 1.x scripts give an experiment's
-    # joined_column_to_properties to the analyzers, which ship them to render processes) name
-    # the function by its table class and column instead, and find it there when unpickled.
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        owner = state.get("_enb_owner")
-        registered = owner.__dict__.get("column_to_properties", {}).get(self.name) \
-            if owner is not None else None
-        if registered is not None and registered.fun is self.fun and self.fun is not None:
-            state["fun"] = _RegisteredColumnFunction(owner, self.name)
-        return state
-
-    def __setstate__(self, state):
-        fun = state.get("fun")
-        if isinstance(fun, _RegisteredColumnFunction):
-            state = dict(state, fun=fun.resolve())
-        self.__dict__.update(state)
-
-
-class _RegisteredColumnFunction:
-    """A pickled reference to the function of column ``name`` of table class ``owner``."""
-
-    def __init__(self, owner, name):
-        self.owner, self.name = owner, name
-
-    def resolve(self):
-        return self.owner.column_to_properties[self.name].fun
 
 
 def clean_column_name(column_name) -> str:
@@ -180,8 +149,6 @@ def _register(target_class, fun, properties: list[ColumnProperties], returns_cel
     wrapper = _make_wrapper(fun, properties, returns_cell)
     for cp in properties:
         cp.fun = wrapper
-        if isinstance(target_class, type):
-            cp._enb_owner = target_class  # so that pickling can name the function (see below)
         target_class.column_to_properties[cp.name] = cp
     return wrapper
 

@@ -273,7 +273,10 @@ class Analyzer(ATable):
 
     @staticmethod
     def _resolve_properties(full_df, column_to_properties) -> dict:
-        resolved = dict(column_to_properties or {})
+        # Display copies, without the column functions: an experiment's properties (enb 1.x
+        # scripts pass joined_column_to_properties) hold wrappers that carry their method's
+        # name, which pickle refuses when the figures are rendered in other processes.
+        resolved = {name: _display_copy(cp) for name, cp in (column_to_properties or {}).items()}
         for column in full_df.columns:
             if column not in resolved:
                 resolved[column] = ColumnProperties(name=column)
@@ -422,6 +425,16 @@ def _finite(value) -> bool:
         return value == value and abs(value) != float("inf")
     except TypeError:
         return False
+
+
+def _display_copy(properties):
+    """Return ``properties`` (a ColumnProperties) without its column function."""
+    if getattr(properties, "fun", None) is None:
+        return properties
+    copy = ColumnProperties.__new__(type(properties))
+    copy.__dict__.update(properties.__dict__)
+    copy.fun = None
+    return copy
 
 
 def column_label(column_to_properties, column) -> str:
