@@ -60,14 +60,51 @@ def _project_relative(path: str) -> str | None:
     return None
 
 
+class ParametersError(ValueError):
+    """A wrapper codec's parameters ask for something enb does not run (a shell pipeline)."""
+
+
+def parse_params(params) -> tuple[list[str], str | None, str | None]:
+    """Return (arguments, standard input file, standard output file) of a codec's parameters.
+
+    A list is the arguments as they are. A string is split as a shell would split it, and
+    enb 1.x's redirections of the program's input and output are kept (``< in``, ``> out``,
+    as enb 1.x's fpc and spdp plugins write them); pipes, lists and appends are refused, since
+    no shell runs the program.
+    """
+    if params is None:
+        return [], None, None
+    if isinstance(params, (list, tuple)):
+        return [os.fspath(p) if isinstance(p, os.PathLike) else str(p) for p in params], \
+            None, None
+    lexer = shlex.shlex(str(params), posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    tokens = list(lexer)
+    arguments, stdin, stdout = [], None, None
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        if token and all(c in "();<>|&" for c in token):
+            if token in ("<", ">", ">|") and position + 1 < len(tokens):
+                target = tokens[position + 1]
+                if token == "<":
+                    stdin = target
+                else:
+                    stdout = target
+                position += 2
+                continue
+            raise ParametersError(
+                f"the parameters {params!r} use the shell operator {token!r}: no shell runs "
+                f"codec programs; return a list of arguments (input and output files may be "
+                f"given with < and >)")
+        arguments.append(token)
+        position += 1
+    return arguments, stdin, stdout
+
+
 def to_argv(program: str, params) -> list[str]:
     """Return the argument list that runs ``program`` with ``params`` (a list or a string)."""
-    if params is None:
-        arguments = []
-    elif isinstance(params, (list, tuple)):
-        arguments = [os.fspath(p) if isinstance(p, os.PathLike) else str(p) for p in params]
-    else:
-        arguments = shlex.split(str(params))
+    arguments, _, _ = parse_params(params)
     return [program, *arguments]
 
 
@@ -140,12 +177,15 @@ class WrapperCodec(AbstractCodec):
                                   f"get_decompression_params()")
 
     def compress(self, original_path: str, compressed_path: str, original_file_info=None):
-        argv = to_argv(self.compressor_path, self.get_compression_params(
+        arguments, stdin, stdout = parse_params(self.get_compression_params(
             original_path=original_path, compressed_path=compressed_path,
             original_file_info=original_file_info))
+        argv = [self.compressor_path, *arguments]
+        if self.compressor_writes_stdout:
+            stdout = compressed_path
         try:
-            status, output, seconds, memory_kb = run_program(
-                argv, stdout_path=compressed_path if self.compressor_writes_stdout else None)
+            status, output, seconds, memory_kb = run_program(argv, stdout_path=stdout,
+                                                             stdin_path=stdin)
         except ProgramFailed as ex:
             raise CompressionException(original_path=original_path,
                                        compressed_path=compressed_path,
@@ -163,12 +203,15 @@ class WrapperCodec(AbstractCodec):
 
     def decompress(self, compressed_path: str, reconstructed_path: str,
                    original_file_info=None):
-        argv = to_argv(self.decompressor_path, self.get_decompression_params(
+        arguments, stdin, stdout = parse_params(self.get_decompression_params(
             compressed_path=compressed_path, reconstructed_path=reconstructed_path,
             original_file_info=original_file_info))
+        argv = [self.decompressor_path, *arguments]
+        if self.decompressor_writes_stdout:
+            stdout = reconstructed_path
         try:
-            status, output, seconds, memory_kb = run_program(
-                argv, stdout_path=reconstructed_path if self.decompressor_writes_stdout else None)
+            status, output, seconds, memory_kb = run_program(argv, stdout_path=stdout,
+                                                             stdin_path=stdin)
         except ProgramFailed as ex:
             raise DecompressionException(compressed_path=compressed_path,
                                          reconstructed_path=reconstructed_path,
@@ -234,27 +277,33 @@ class ProgramFailed(Exception):
         self.status = status
 
 
-#: Runs "$@" with its standard output in the file named by $1. The paths are arguments of
-#: the shell, never part of its script, so no file name is ever parsed as shell code.
-_TO_FILE = 'out=$1; shift; exec "$@" > "$out"'
+#: Runs "$@" with its standard input from the file named by $1 and its standard output to
+#: the file named by $2 (either empty: left as they are). The paths are arguments of the
+#: shell, never part of its script, so no file name is ever parsed as shell code.
+_REDIRECTED = ('i=$1; o=$2; shift 2; if [ -n "$i" ]; then exec <"$i"; fi; '
+               'if [ -n "$o" ]; then exec >"$o"; fi; exec "$@"')
 
 
-def run_program(argv: list[str], stdout_path: str | None = None):
+def run_program(argv: list[str], stdout_path: str | None = None,
+                stdin_path: str | None = None):
     """Run a codec program; return (status, output, seconds, memory_kb).
 
     ``stdout_path``: write the program's standard output there (its standard error is still
-    the returned output). Seconds are the program's CPU time (user + system), or its wall
-    time with ``--report_wall_time``. Raise :class:`ProgramFailed` when it cannot run or
-    exits with a status other than 0.
+    the returned output); ``stdin_path``: its standard input comes from there. Seconds are
+    the program's CPU time (user + system), or its wall time with ``--report_wall_time``.
+    Raise :class:`ProgramFailed` when it cannot run or exits with a status other than 0.
     """
     from .. import tcall
-    logger.debug("running %s%s", shlex.join(argv), f" > {stdout_path}" if stdout_path else "")
-    invocation = argv if stdout_path is None else \
-        ["/bin/sh", "-c", _TO_FILE, "enb-codec", os.fspath(stdout_path), *argv]
+    command = shlex.join(argv) + (f" < {shlex.quote(os.fspath(stdin_path))}" if stdin_path
+                                  else "") + \
+        (f" > {shlex.quote(os.fspath(stdout_path))}" if stdout_path else "")
+    logger.debug("running %s", command)
+    invocation = argv if stdout_path is None and stdin_path is None else \
+        ["/bin/sh", "-c", _REDIRECTED, "enb-codec", os.fspath(stdin_path or ""),
+         os.fspath(stdout_path or ""), *argv]
     try:
         return tcall.get_status_output_time_memory(invocation)
     except tcall.InvocationError as ex:
-        command = shlex.join(argv) + (f" > {shlex.quote(stdout_path)}" if stdout_path else "")
         status = getattr(ex, "status", None)
         output = (getattr(ex, "output", None) or "").strip()
         if status is None or status < 0 or not isinstance(status, int):

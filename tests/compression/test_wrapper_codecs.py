@@ -146,3 +146,45 @@ def test_programs_inside_the_project_are_found_through_its_root(tmp_path, fresh_
     (node / "in").write_bytes(b"data")
     codec.compress(str(node / "in"), str(node / "out"))
     assert (node / "out").read_bytes() == b"data"
+
+
+class GzipThroughRedirections(WrapperCodec, LosslessCodec):
+    """Parameters written as enb 1.x's fpc and spdp plugins write them: < in > out."""
+
+    def __init__(self):
+        super().__init__(compressor_path="gzip", decompressor_path="gzip")
+
+    def get_compression_params(self, original_path, compressed_path, original_file_info):
+        return f" -9 -n <'{original_path}'>  '{compressed_path}'"
+
+    def get_decompression_params(self, compressed_path, reconstructed_path, original_file_info):
+        return f" -d < '{compressed_path}' > '{reconstructed_path}' "
+
+
+class Pipeline(WrapperCodec, LosslessCodec):
+    def __init__(self):
+        super().__init__(compressor_path="gzip", decompressor_path="gzip")
+
+    def get_compression_params(self, original_path, compressed_path, original_file_info):
+        return f"-c {original_path} | tee {compressed_path}"
+
+    get_decompression_params = get_compression_params
+
+
+def test_enb1_redirections_of_input_and_output_work_without_a_shell(tmp_path):
+    import gzip
+    original = tmp_path / "in $(touch INJECTED).raw"
+    original.write_bytes(b"abc" * 1000)
+    codec = GzipThroughRedirections()
+    codec.compress(str(original), str(tmp_path / "c.gz"))
+    assert (tmp_path / "c.gz").read_bytes() == gzip.compress(original.read_bytes(), 9, mtime=0)
+    codec.decompress(str(tmp_path / "c.gz"), str(tmp_path / "back"))
+    assert (tmp_path / "back").read_bytes() == original.read_bytes()
+    assert not (tmp_path / "INJECTED").exists() and not os.path.exists("INJECTED")
+
+
+def test_shell_pipelines_in_parameters_are_refused_with_the_reason(tmp_path):
+    from enb.compression.wrapper import ParametersError
+    (tmp_path / "in").write_bytes(b"x")
+    with pytest.raises(ParametersError, match="shell operator '\\|'"):
+        Pipeline().compress(str(tmp_path / "in"), str(tmp_path / "out"))
