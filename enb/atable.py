@@ -126,6 +126,7 @@ def _make_wrapper(fun, properties: list[ColumnProperties], returns_cell: bool):
             value = fun(self, index, row)
         if value is not None and (returns_cell or len(properties) == 1):
             row[first.name] = value
+        return value  # a direct call of the method still returns what it returns
 
     functools.update_wrapper(column_function_wrapper, fun)
     column_function_wrapper._enb_columns = tuple(p.name for p in properties)
@@ -150,6 +151,15 @@ def _register(target_class, fun, properties: list[ColumnProperties], returns_cel
     for cp in properties:
         cp.fun = wrapper
         target_class.column_to_properties[cp.name] = cp
+    # The wrapper carries the method's qualified name (enb 1.x's tests compare __qualname__s):
+    # it takes the method's place in its class, so that pickle, which looks a function up by
+    # that name, finds the wrapper itself (1.x scripts give analyzers the columns' properties,
+    # which travel to render processes). Called directly, it returns what the method returns.
+    name = getattr(fun, "__name__", None)
+    current = target_class.__dict__.get(name) if isinstance(target_class, type) and name \
+        else None
+    if current is not None and (current is fun or getattr(current, "_enb_raw", None) is fun):
+        setattr(target_class, name, wrapper)  # (a method registered again: its last wrapper)
     return wrapper
 
 

@@ -258,3 +258,23 @@ def test_a_shipped_experiment_imports_pandas_only_when_its_dataset_table_is_read
     # in this process, the experiment and its copies keep working as before
     assert experiment.dataset_table_df is pickle.loads(pickle.dumps(experiment)).dataset_table_df \
         or pickle.loads(pickle.dumps(experiment)).dataset_table_df.equals(experiment.dataset_table_df)
+
+
+class Pickled(enb.atable.ATable):
+    def column_a(self, index, row):
+        return index + 1
+
+    @enb.atable.column_function("b", "c")
+    def set_b_and_c(self, index, row):
+        row["b"], row["c"] = row["a"] * 2, 0
+
+
+def test_column_properties_pickle_with_their_functions_and_methods_still_return():
+    import pickle
+    # enb 1.x scripts give analyzers the columns' properties; they travel pickled.
+    back = pickle.loads(pickle.dumps(dict(Pickled.column_to_properties)))
+    assert back["a"].fun is Pickled.column_to_properties["a"].fun
+    assert back["b"].fun is back["c"].fun is Pickled.column_to_properties["b"].fun
+    row = {}
+    assert Pickled().column_a(1, row) == 2 and row == {"a": 2}
+    assert list(Pickled().get_df(target_indices=[1])["b"]) == [4]
