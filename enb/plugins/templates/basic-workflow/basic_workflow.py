@@ -48,12 +48,16 @@ def main():
 
     # Step 3: the analysis. Line counts of every file, word counts per status, and lines
     # against words.
+    # column_to_properties: the columns' labels and ranges, as the table declared them.
     enb.aanalysis.ScalarNumericAnalyzer().get_df(
-        full_df=result_df, target_columns=["line_count"])
+        full_df=result_df, target_columns=["line_count"],
+        column_to_properties=table.column_to_properties)
     enb.aanalysis.ScalarNumericAnalyzer().get_df(
-        full_df=result_df, target_columns=["word_count"], group_by="status", show_global=False)
+        full_df=result_df, target_columns=["word_count"], group_by="status", show_global=False,
+        column_to_properties=table.column_to_properties)
     enb.aanalysis.TwoNumericAnalyzer().get_df(
-        full_df=result_df, target_columns=[("line_count", "word_count")])
+        full_df=result_df, target_columns=[("line_count", "word_count")],
+        column_to_properties=table.column_to_properties)
     print(f"Tables written to {enb.config.options.analysis_dir}, "
           f"plots to {enb.config.options.plot_dir}.")
 
