@@ -34,13 +34,14 @@ class CodecProgramNotFound(FileNotFoundError):
 
 
 def _find_program(path, codec_class, role: str, package: str | None) -> str:
-    """Return ``path`` made absolute if it is a file, else the program of that name on PATH."""
+    """Return the program: a bare name (``zstd``) is looked up on PATH, a path made absolute."""
     path = os.fspath(path) if path is not None else ""
+    if path and os.sep not in path:
+        found = shutil.which(path)
+        if found:
+            return found
     if path and os.path.isfile(path):
         return os.path.abspath(path)
-    found = shutil.which(path) if path else None
-    if found:
-        return found
     hint = f"; on Debian or Ubuntu: apt-get install {package}" if package else ""
     raise CodecProgramNotFound(
         f"{codec_class.__name__}: the {role} program {path!r} is not installed or not on "

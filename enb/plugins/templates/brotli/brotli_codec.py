@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 """Brotli, through the ``brotli`` program (Debian package ``brotli``)."""
-import shutil
 
 import enb.compression.codec
 import enb.compression.wrapper
@@ -13,7 +12,7 @@ class Brotli(enb.compression.codec.LosslessCodec, enb.compression.wrapper.Wrappe
     debian_package = "brotli"
 
     def __init__(self, compression_level=11, window_bits=None,
-                 brotli_binary=shutil.which("brotli") or "brotli"):
+                 brotli_binary="brotli"):
         if not 0 <= int(compression_level) <= 11:
             raise ValueError(f"Brotli: compression_level must be between 0 and 11, not "
                              f"{compression_level!r}")

@@ -4,7 +4,6 @@
 The ``zip`` plugin's BZIP2 runs the same algorithm inside Python; this one times the
 program, as a user of the command line sees it.
 """
-import shutil
 
 import enb.compression.codec
 import enb.compression.wrapper
@@ -18,7 +17,7 @@ class Bzip2(enb.compression.codec.LosslessCodec, enb.compression.wrapper.Wrapper
     compressor_writes_stdout = True
     decompressor_writes_stdout = True
 
-    def __init__(self, compression_level=9, bzip2_binary=shutil.which("bzip2") or "bzip2"):
+    def __init__(self, compression_level=9, bzip2_binary="bzip2"):
         if not 1 <= int(compression_level) <= 9:
             raise ValueError(f"Bzip2: compression_level must be between 1 and 9, not "
                              f"{compression_level!r}")

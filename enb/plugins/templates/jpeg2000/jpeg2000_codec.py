@@ -6,7 +6,6 @@ The raw image goes to opj_compress as it is (8- or 16-bit samples, signed or uns
 number of components, band after band), and comes back from opj_decompress the same way.
 """
 import os
-import shutil
 
 import numpy as np
 
@@ -25,8 +24,8 @@ class JPEG2000(enb.compression.codec.LosslessCodec, enb.compression.codec.LossyC
     debian_package = "libopenjp2-tools"
 
     def __init__(self, compression_ratio=None,
-                 compressor_path=shutil.which("opj_compress") or "opj_compress",
-                 decompressor_path=shutil.which("opj_decompress") or "opj_decompress"):
+                 compressor_path="opj_compress",
+                 decompressor_path="opj_decompress"):
         params = {}
         if compression_ratio is not None:
             if compression_ratio <= 1:

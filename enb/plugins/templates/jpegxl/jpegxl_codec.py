@@ -4,7 +4,6 @@
 Images go to the programs as PGM (1 component), PPM (3) or PAM (2, 4), 8 or 16 bits per
 sample, unsigned. Lossless (the default) is exact for every one of them that cjxl accepts.
 """
-import shutil
 
 import enb.compression.codec
 import enb.compression.pgm
@@ -22,8 +21,8 @@ class JPEG_XL(enb.compression.codec.LosslessCodec, enb.compression.codec.LossyCo
     netpbm_extension_by_components = {1: ".pgm", 2: ".pam", 3: ".ppm", 4: ".pam"}
 
     def __init__(self, quality_0_to_100=100, compression_level=7, lossless=True,
-                 compressor_path=shutil.which("cjxl") or "cjxl",
-                 decompressor_path=shutil.which("djxl") or "djxl"):
+                 compressor_path="cjxl",
+                 decompressor_path="djxl"):
         if not 3 <= compression_level <= 9:
             raise ValueError(f"JPEG_XL: compression_level (effort) must be between 3 and 9, "
                              f"not {compression_level!r}")

@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 """LZ4, through the ``lz4`` program (Debian package ``lz4``)."""
-import shutil
 
 import enb.compression.codec
 import enb.compression.wrapper
@@ -12,7 +11,7 @@ class Lz4(enb.compression.codec.LosslessCodec, enb.compression.wrapper.WrapperCo
     """LZ4 frames at a compression level from 1 to 12 (9 by default; 3 and above use LZ4HC)."""
     debian_package = "lz4"
 
-    def __init__(self, lz4_binary=shutil.which("lz4") or "lz4", compression_level=9):
+    def __init__(self, lz4_binary="lz4", compression_level=9):
         if not 1 <= int(compression_level) <= 12:
             raise ValueError(f"Lz4: compression_level must be between 1 and 12, not "
                              f"{compression_level!r}")

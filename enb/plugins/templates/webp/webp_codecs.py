@@ -6,7 +6,6 @@ cwebp as PNG and come back from dwebp as PAM; a 1-component image is stored as g
 and read back from it.
 """
 import os
-import shutil
 
 import numpy as np
 
@@ -24,8 +23,8 @@ class WebP(enb.compression.codec.LossyCodec, enb.compression.wrapper.WrapperCode
     """Lossy WebP at ``quality`` 0 to 100 (75 by default, as cwebp)."""
     debian_package = "webp"
 
-    def __init__(self, quality=75, cwebp_binary=shutil.which("cwebp") or "cwebp",
-                 dwebp_binary=shutil.which("dwebp") or "dwebp"):
+    def __init__(self, quality=75, cwebp_binary="cwebp",
+                 dwebp_binary="dwebp"):
         if not 0 <= quality <= 100:
             raise ValueError(f"{type(self).__name__}: quality must be between 0 and 100, not "
                              f"{quality!r}")
@@ -91,8 +90,8 @@ class WebP(enb.compression.codec.LossyCodec, enb.compression.wrapper.WrapperCode
 class LosslessWebP(enb.compression.codec.LosslessCodec, WebP):
     """Lossless WebP (``-lossless -exact``) at effort ``compression_level`` 0 to 100."""
 
-    def __init__(self, compression_level=75, cwebp_binary=shutil.which("cwebp") or "cwebp",
-                 dwebp_binary=shutil.which("dwebp") or "dwebp"):
+    def __init__(self, compression_level=75, cwebp_binary="cwebp",
+                 dwebp_binary="dwebp"):
         super().__init__(quality=compression_level, cwebp_binary=cwebp_binary,
                          dwebp_binary=dwebp_binary)
 

@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 """XZ (LZMA2), through the ``xz`` program (Debian package ``xz-utils``)."""
-import shutil
 
 import enb.compression.codec
 import enb.compression.wrapper
@@ -14,7 +13,7 @@ class XZ(enb.compression.codec.LosslessCodec, enb.compression.wrapper.WrapperCod
     compressor_writes_stdout = True
     decompressor_writes_stdout = True
 
-    def __init__(self, compression_level=6, extreme=False, xz_binary=shutil.which("xz") or "xz"):
+    def __init__(self, compression_level=6, extreme=False, xz_binary="xz"):
         if not 0 <= int(compression_level) <= 9:
             raise ValueError(f"XZ: compression_level must be between 0 and 9, not "
                              f"{compression_level!r}")

@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 """Zstandard, through the ``zstd`` program (Debian package ``zstd``)."""
-import shutil
 
 import enb.compression.codec
 import enb.compression.wrapper
@@ -12,7 +11,7 @@ class Zstandard(enb.compression.codec.LosslessCodec, enb.compression.wrapper.Wra
     """Zstandard at a compression level from 1 to 22 (levels above 19 use ``--ultra``)."""
     debian_package = "zstd"
 
-    def __init__(self, compression_level=19, zstd_binary=shutil.which("zstd") or "zstd"):
+    def __init__(self, compression_level=19, zstd_binary="zstd"):
         if not 1 <= int(compression_level) <= 22:
             raise ValueError(f"Zstandard: compression_level must be between 1 and 22, not "
                              f"{compression_level!r}")
