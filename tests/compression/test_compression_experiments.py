@@ -89,13 +89,17 @@ def test_a_codec_that_writes_nothing_fails_with_that_said(project):
                for f in failed.value.exception_list)
 
 
-def test_reconstructed_dir_keeps_every_reconstruction(project, fresh_options):
+def test_reconstructed_and_compressed_copies_are_kept_when_asked(project, fresh_options):
     fresh_options.reconstructed_dir = str(project / "reconstructed")
+    fresh_options.compressed_copy_dir = str(project / "compressed")
     codec = Zlib(9)
     LosslessCompressionExperiment(codecs=[codec]).get_df()
     for name, _, _ in GEOMETRIES:
-        kept = project / "reconstructed" / codec.name / name
-        assert kept.read_bytes() == (project / "datasets" / name).read_bytes()
+        original = (project / "datasets" / name).read_bytes()
+        assert (project / "reconstructed" / codec.name / name).read_bytes() == original
+        assert (project / "compressed" / codec.name / f"{name}.compressed").read_bytes() == \
+            zlib.compress(original, 9)
+    assert os.listdir(project / "scratch") == []
 
 
 def test_repetitions_keep_the_fastest_time(project, fresh_options):
