@@ -13,7 +13,9 @@ Files beside ``persistence_X.csv``:
 - ``persistence_X.csv.lock``: held exclusively to append or fold, shared to read (:mod:`.lock`).
 
 Rows are held as columns (:class:`.stored.StoredRows`); folding new rows onto a table appends
-their CSV text to the old file's bytes, so a large table with a few new rows costs one read.
+their CSV text to the old file's bytes, so a large table with a few new rows costs one read;
+other changes are merged column by column (:mod:`.combine`) and the CSV rewritten from the
+cells' text.
 """
 from __future__ import annotations
 
@@ -130,7 +132,7 @@ class TableStore:
             else:
                 runs.append((record.header, [record]))
         return [(header, group, decode_text(
-                    io.BytesIO(b"".join(r.body for r in group)), list(header),
+                    _bodies(group), list(header),
                     _group_tags(header, group), self.index_names, self.declared,
                     self.allowed, self.journal_path))
                 for header, group in runs]
@@ -176,6 +178,7 @@ class TableStore:
             if session is not None and self.journal.written_only_by_this_handle(
                     self._session_size):
                 records = [decode_record(raw)[0] for raw in session]
+                session.clear()  # the records hold their rows now
             else:
                 records = self.journal.read(can_cut=True)
             self.journal.close()
@@ -228,7 +231,7 @@ class TableStore:
         """Merge cell by cell (later wins, absent cells never overwrite) and write it all."""
         merged = new if stored is None else merge(stored, new)
         old_text = self._csv_text() if stored is not None else None
-        parts = [(_text_frame(io.BytesIO(b"".join(r.body for r in group)), header), decoded)
+        parts = [(_text_frame(_bodies(group), header), decoded)
                  for header, group, decoded in runs]
         columns = merge_text(old_text, stored, parts, merged)
         pending = PendingFile(self.csv_path)
@@ -275,6 +278,34 @@ def _header_line(header) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerow(header)
     return buffer.getvalue().encode("utf-8")
+
+
+class _Bodies(io.RawIOBase):
+    """The records' CSV text read one after the other, without joining it in memory first."""
+
+    def __init__(self, records):
+        self._parts = [memoryview(r.body) for r in records if r.body]
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self._parts:
+            part = self._parts[0]
+            count = min(len(buffer), len(part) - self._at)
+            buffer[:count] = part[self._at:self._at + count]
+            self._at += count
+            if self._at == len(part):
+                self._parts.pop(0)
+                self._at = 0
+            if count:
+                return count
+        return 0
+
+
+def _bodies(records):
+    return io.BufferedReader(_Bodies(records), 1 << 20)
 
 
 def _combined(runs) -> StoredRows:

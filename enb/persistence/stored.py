@@ -43,14 +43,6 @@ class StoredRows:
         return row
 
 
-def empty_rows(header) -> StoredRows:
-    import numpy as np
-    import pandas as pd
-    return StoredRows(list(header), pd.Index([], dtype=object),
-                      {c: np.empty(0, dtype=object) for c in header[1:]}, {},
-                      {c: ABSENT for c in header[1:]})
-
-
 class _HashingReader(io.RawIOBase):
     """A file read through this reader is hashed on the way (pandas reads it in chunks)."""
 
