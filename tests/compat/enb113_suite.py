@@ -59,7 +59,7 @@ MUST_PASS = (
     TestFile("test_isets.py", 1, "compress"),
     TestFile("test_pgm.py", 2, "compress"),
     TestFile("test_wrapper_codecs.py", 2, "compress"),
-    # analysis: test_aanalysis.py (add a line here when it passes).
+    TestFile("test_aanalysis.py", 1, "analysis"),
 )
 
 
