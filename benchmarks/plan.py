@@ -32,6 +32,8 @@ class Sizes:
     step_timeout_s: float
     #: Rows of the persistence workloads (a million in a full run, as the issue's targets).
     persistence_rows: int = 1_000_000
+    analysis_rows: int = 100_000   # analysis summaries: 10 columns, 10 groups
+    render_columns: int = 50       # x 2 render modes = the figures rendered
     #: Start no repetition after the first that would end past this many seconds (None: no
     #: limit); quick and smoke runs must finish in bounded time on a noisy machine.
     time_budget_s: float | None = None
@@ -56,14 +58,16 @@ MODES = {
                    montecarlo_rows=16, montecarlo_samples=2_000_000, step_timeout_s=300,
                    persistence_rows=50_000, time_budget_s=105,
                    compression_files=100, compression_scaling_files=20,
-                   summary_rows=20_000, summary_groups=20, parallel_calls=2_000),
+                   summary_rows=20_000, summary_groups=20, parallel_calls=2_000,
+                   analysis_rows=20_000, render_columns=10),
     "smoke": Sizes(repetitions=1, trivial_rows=300, enb113_trivial_rows=100,
                    cpu_rows=4, cpu_samples=3_000_000,
                    montecarlo_rows=4, montecarlo_samples=500_000, step_timeout_s=120,
                    persistence_rows=2_000, time_budget_s=50,
                    compression_files=20, compression_scaling_files=6,
                    summary_rows=5_000, summary_groups=10, parallel_calls=500,
-                   enb113_parallel_calls=200),
+                   enb113_parallel_calls=200,
+                   analysis_rows=2_000, render_columns=1),
 }
 
 
@@ -153,6 +157,19 @@ def _parallel_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
     return (Step("run", "parallel_calls.py", {"calls": calls, "cpu_limit": 2}),)
 
 
+def _analysis_summary_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
+    return (Step("run", "analysis_summary.py", {"rows": sizes.analysis_rows}),)
+
+
+def _analysis_render_steps(sizes: Sizes, impl: str) -> tuple[Step, ...]:
+    params = {"columns": sizes.render_columns}
+    if impl == "ideal":
+        return (Step("bare", "analysis_render.py",
+                     {**params, "ideal_figures": min(6, 2 * sizes.render_columns)}),)
+    return (Step("w1", "analysis_render.py", {**params, "cpu_limit": 1}),
+            Step("w2", "analysis_render.py", {**params, "cpu_limit": 2}))
+
+
 WORKLOADS = (
     Workload("trivial", "trivial table, 3 columns: first get_df, then reload", _trivial_steps),
     Workload("import", "import enb", lambda sizes, impl: (Step("run", "import_enb.py", {}),),
@@ -178,6 +195,12 @@ WORKLOADS = (
              executors=("ssh-ray-cluster",),
              enb113_skip="enb 1.1.3's cluster head does not start on ray 2.60 "
                          "(--gcs-server-port); not comparable"),
+    Workload("analysis-summary", "analysis summaries (no figures)", _analysis_summary_steps,
+             per_executor=False),
+    Workload("analysis-render", "rendering an analysis's figures on 1 and 2 workers",
+             _analysis_render_steps,
+             enb113_skip="its target is ours on 2 workers against 1; enb 1.1.3 would add "
+                         "minutes per repetition (benchmarks/README.md has one measure)"),
 )
 
 
@@ -377,6 +400,33 @@ METRICS = (
            "calls/s", True, _get("run", "calls_per_s"),
            targets={"local-process": Target(">=", 20, ">= 20x enb 1.1.3",
                                             on="ratio_to_enb113")}),
+    Metric("analysis-summary.total_s", "analysis-summary",
+           "(f) analysis summaries: ScalarNumeric (10 columns) + TwoNumeric (5 pairs), "
+           "10 groups", "s", False, _get("run", "total_s"), _get("run", "total_s"),
+           targets={"*": Target("<=", 0.1, "<= 0.1x enb 1.1.3 (10x faster)",
+                                on="ratio_to_enb113")},
+           note="summaries only (build_summary_atable(...).get_df() with no render mode), in "
+                "the main process whatever the executor; ideal: pandas' groupby aggregation "
+                "and scipy's correlations per group"),
+    Metric("analysis-summary.scalar_s", "analysis-summary", "(f) ScalarNumericAnalyzer summary",
+           "s", False, _get("run", "scalar_s"), _get("run", "scalar_s")),
+    Metric("analysis-summary.two_s", "analysis-summary", "(f) TwoNumericAnalyzer summary",
+           "s", False, _get("run", "two_s"), _get("run", "two_s")),
+    Metric("analysis-render.t1_s", "analysis-render", "(g) analysis with figures, 1 worker",
+           "s", False, _get("w1", "get_df_s"), _get("bare", "t1_s"),
+           note="histograms and box plots of 50 columns in 3 groups (100 figures, PDF and "
+                "300-dpi PNG); ideal: the same kind of figures drawn with plain matplotlib, "
+                "per-figure time x figures"),
+    Metric("analysis-render.t2_s", "analysis-render", "(g) analysis with figures, 2 workers",
+           "s", False, _get("w2", "get_df_s"), lambda steps: steps["bare"]["t1_s"] / 2),
+    Metric("analysis-render.speedup", "analysis-render", "(g) figures: speedup t1/t2", "x",
+           True, lambda steps: steps["w1"]["get_df_s"] / steps["w2"]["get_df_s"],
+           lambda steps: steps["bare"]["t1_s"] / steps["bare"]["t2_bare_pool_s"],
+           targets={"*": Target(">=", 1.7, ">= 1.7x")},
+           note="ideal: the bare figures' loop time over their time on a bare fork pool of 2"),
+    Metric("analysis-render.main_peak_rss_mb", "analysis-render",
+           "(g) figures on 2 workers: main-process peak RSS", "MB", False,
+           _get("w2", "main_peak_rss_mb"), targets={"*": Target("<=", 300, "<= 300 MB")}),
     Metric("bringup.first_result_s", "bringup",
            "head + nodes up to first remote result", "s", False,
            _get("run", "first_remote_s"), _get("run", "ray_start_s"),

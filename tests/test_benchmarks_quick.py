@@ -11,7 +11,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: Every workload the results must cover, each with a number or a reason.
 WORKLOADS = {"trivial", "reload", "import", "cpu-bound", "montecarlo-pi", "bringup", "compression",
-             "persistence", "persistence-mixed", "summary", "parallel"}
+             "persistence", "persistence-mixed", "summary", "parallel", "analysis-summary",
+             "analysis-render"}
 
 
 def test_smoke_run_reports_every_workload_with_a_median_or_a_reason(tmp_path):
