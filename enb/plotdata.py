@@ -291,7 +291,6 @@ class HorizontalBand(PlottableData2D):
         self.std_band_add_xmargin = std_band_add_xmargin
 
     def render(self, axes=None):
-        from scipy.stats import norm
         x = np.asarray(self.x_values, dtype=float)
         y = np.asarray(self.y_values, dtype=float)
         up, down = self.pos_height_values, self.neg_height_values
@@ -301,8 +300,9 @@ class HorizontalBand(PlottableData2D):
         count = self.degradation_band_count
         for i in range(count):
             inner, outer = i / count, (i + 1) / count
-            # Each slice is as opaque as the probability of a normal sample beyond it.
-            opacity = self.alpha * (1 - (norm.cdf(inner) - norm.cdf(-inner)))
+            # Each slice is as opaque as the probability of a normal sample beyond it
+            # (P(|Z| > t) = 1 - erf(t / sqrt 2)).
+            opacity = self.alpha * (1 - math.erf(inner / math.sqrt(2)))
             for low, high in ((y + up * inner, y + up * outer), (y - down * outer, y - down * inner)):
                 axes.fill_between(x, low, high, alpha=opacity, color=self.color, lw=0)
         if self.show_bounding_lines:

@@ -289,14 +289,10 @@ class ScalarNumericSummary(AnalyzerSummary):
                                  vertical=False, alpha=self.analyzer.main_alpha)]
 
     def _boxplot(self, values, row, column):
-        from scipy.stats.mstats import mquantiles
         analyzer = self.analyzer
         if not len(values):
             return []
-        if len(values) > 1:
-            q1, median, q3 = (float(q) for q in mquantiles(values))
-        else:
-            q1 = median = q3 = float(values[0])
+        q1, median, q3 = stats.quartiles(values)
         low, high, mean = float(values.min()), float(values.max()), float(values.mean())
         elements = [
             plotdata.Rectangle(x_values=(0.5 * (q1 + q3),), y_values=(0,),

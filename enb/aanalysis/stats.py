@@ -118,3 +118,20 @@ def _pearson(x, y, codes, n, group_count):
 def _tiny(mean, n):
     """Sum of squares below which a column counts as constant (rounding noise of its mean)."""
     return (np.finfo(float).eps * np.abs(mean)) ** 2 * n * 16
+
+
+def quartiles(values: np.ndarray) -> tuple[float, float, float]:
+    """Return the 25%, 50% and 75% quantiles of ``values`` as scipy's ``mquantiles`` computes
+    them by default (Hyndman and Fan's plotting positions with alpha = beta = 0.4), which is
+    what enb 1.x's box plots show."""
+    ordered = np.sort(np.asarray(values, dtype=float))
+    n = len(ordered)
+    if n == 1:
+        return (float(ordered[0]),) * 3
+    probabilities = np.array([0.25, 0.5, 0.75])
+    alpha = beta = 0.4
+    position = n * probabilities + alpha + probabilities * (1 - alpha - beta)
+    k = np.floor(np.clip(position, 1, n - 1)).astype(int)
+    weight = np.clip(position - k, 0, 1)
+    found = (1 - weight) * ordered[k - 1] + weight * ordered[k]
+    return float(found[0]), float(found[1]), float(found[2])

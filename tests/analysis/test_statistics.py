@@ -84,3 +84,12 @@ def test_pair_statistics_of_degenerate_groups_are_infinite_as_in_enb1():
 def test_non_numeric_columns_are_refused_by_name():
     with pytest.raises(TypeError, match=r"\['name'\] are not numeric"):
         stats.finite_values(pd.DataFrame({"name": ["a", "b"], "v": [1, 2]}), ["v", "name"])
+
+
+def test_box_plot_quartiles_are_scipys_mquantiles():
+    from scipy.stats.mstats import mquantiles
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 3, 4, 5, 10, 51, 1000):
+        values = rng.normal(0, 1, n)
+        assert stats.quartiles(values) == pytest.approx(tuple(mquantiles(values)), rel=1e-13,
+                                                        abs=1e-13)
