@@ -317,7 +317,7 @@ class Analyzer(ATable):
                           "legend_position", "legend_column_count", "global_y_label_margin",
                           "show_grid", "show_subgrid", "grid_alpha", "subgrid_alpha",
                           "tick_direction", "fig_width", "fig_height", "horizontal_margin",
-                          "vertical_margin", "group_row_margin"):
+                          "vertical_margin", "group_row_margin", "semilog_y_min_bound"):
             column_kwargs.setdefault(attribute, getattr(self, attribute))
         if self.style_list is not None:
             column_kwargs.setdefault("style_list", self.style_list)

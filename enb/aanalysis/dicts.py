@@ -117,7 +117,11 @@ class DictNumericAnalyzer(Analyzer):
         positions = self.key_positions(column_selection)
         if positions and "x_tick_list" not in column_kwargs:
             keys = list(positions)
-            chosen = list(dict.fromkeys([keys[0], keys[len(keys) // 2], keys[-1]]))
+            named = not all(isinstance(k, numbers.Number) for k in keys)
+            # Names (intervals of a HistogramKeyBinner...) are all shown when they fit;
+            # numbers get the first, middle and last ticks, as in enb 1.x.
+            chosen = keys if named and len(keys) <= 12 else \
+                list(dict.fromkeys([keys[0], keys[len(keys) // 2], keys[-1]]))
             column_kwargs["x_tick_list"] = [positions[k] for k in chosen]
             column_kwargs.setdefault("x_tick_label_list", [str(k) for k in chosen])
         return column_kwargs

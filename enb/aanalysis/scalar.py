@@ -53,7 +53,10 @@ class ScalarNumericAnalyzer(Analyzer):
                 key=lambda g: averages[g])
         label = column_label(column_to_properties, column_selection)
         suffix = f" difference vs. {reference_group}" if reference_group is not None else ""
-        properties = column_to_properties.get(column_selection)
+        # A reference group makes the values differences: the column's own plot limits
+        # (plot_min/plot_max) no longer apply.
+        properties = column_to_properties.get(column_selection) if reference_group is None \
+            else None
         forced = {k: column_kwargs.get(k) is not None for k in ("x_min", "x_max")}
         if "x_min" not in column_kwargs:
             column_kwargs["x_min"] = float(summary_df[f"{column_selection}_min"].min()) \
@@ -244,7 +247,8 @@ class ScalarNumericSummary(AnalyzerSummary):
 
     def _histogram(self, values, row, column):
         analyzer = self.analyzer
-        properties = self.column_properties_for_analysis.get(column)
+        properties = self.column_properties_for_analysis.get(column) \
+            if self.reference_group is None else None
         if self.reference_group is not None:
             shifted = self.remove_nans(self.reference_df[column])
             low, high = (float(shifted.min()), float(shifted.max())) if len(shifted) else (0, 0)

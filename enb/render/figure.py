@@ -312,6 +312,10 @@ def _save(figure, output_plot_path) -> list[str]:
     targets = [(output_plot_path, {})]
     if output_plot_path.lower().endswith(".pdf"):
         targets.append((output_plot_path[:-4] + ".png", {"dpi": PNG_DPI, "transparent": True}))
+    if any(axes.get_aspect() != "auto" for axes in figure.axes):
+        # With fixed-aspect axes (images) one pass of the constrained layout leaves tick
+        # labels outside the figure; a second pass, the one saving the first file, settles it.
+        figure.draw_without_rendering()
     written = []
     for number, (path, extra) in enumerate(targets):
         if number == 1:

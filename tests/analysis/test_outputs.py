@@ -31,6 +31,11 @@ def check_figure(pdf_path, size_inches):
         width, height = size_inches
         assert image.size == (round(width * 300), round(height * 300)), png
         assert image.getextrema()[3][1] > 0, f"{png} is fully transparent"
+        # Nothing is cut by the figure's edges: its outer 3 pixels are left blank.
+        alpha = np.asarray(image.convert("RGBA"))[..., 3]
+        border = np.concatenate([alpha[:3].ravel(), alpha[-3:].ravel(), alpha[:, :3].ravel(),
+                                 alpha[:, -3:].ravel()])
+        assert border.max() == 0, f"{png}: something touches the figure's edge"
 
 
 def files_in(folder):
@@ -262,3 +267,30 @@ def test_the_index_page_shows_every_figure_and_table_escaped(project):
     assert page.index("<h2") < page.index("ScalarNumericAnalyzer-a-histogram") \
         < page.index("TwoNumericAnalyzer</h2>")
     assert "<td>" in page and "group_size" in page
+
+
+def test_two_numeric_lines_by_task_family_join_each_tasks_average(project):
+    # As the lossy-compression template does: one line per family, a point per task.
+    families = [enb.experiment.TaskFamily("fast", task_names=["f3", "f1", "f2"]),
+                enb.experiment.TaskFamily("slow", task_names=["s1", "s2"])]
+    rows = []
+    for family in families:
+        for level, task in enumerate(family.task_names):
+            for repeat in range(4):
+                rows.append({"family_label": family.label, "task_name": task,
+                             "rate": level + 0.1 * repeat, "quality": 10 * level + repeat})
+    frame = pd.DataFrame(rows)
+    enb.aanalysis.TwoNumericAnalyzer().get_df(full_df=frame, target_columns=[("rate", "quality")],
+                                              group_by=families, selected_render_modes="line")
+    check_figure(str(project / "plots" /
+                     "TwoNumericAnalyzer-columns_rate__quality-line-groupby__family_label.pdf"),
+                 (5, 4))
+    lines = (project / "analysis" /
+             "TwoNumericAnalyzer-columns_rate__vs__quality-line-groupby__family_label.csv") \
+        .read_text().splitlines()
+    assert lines[0].split(",")[:2] == ["fast", "rate"]
+    means = frame.groupby("task_name")[["rate", "quality"]].mean()
+    assert [float(v) for v in lines[0].split(",")[2:]] == \
+        pytest.approx([means.loc[t, "rate"] for t in ("f3", "f1", "f2")])
+    assert [float(v) for v in lines[3].split(",")[2:]] == \
+        pytest.approx([means.loc[t, "quality"] for t in ("s1", "s2")])
