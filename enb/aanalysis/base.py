@@ -220,6 +220,7 @@ class Analyzer(ATable):
                     path = kwargs.pop("output_plot_path")
                     for key in set(kwargs) - _render_parameters():
                         del kwargs[key]
+                    kwargs["column_properties"] = _shippable(kwargs.get("column_properties"))
                     specs.append(FigureSpec(portable(path, options.resolved_project_root()),
                                             kwargs))
             logger.info("rendering %d figures with %s", len(specs), type(self).__name__)
@@ -376,6 +377,17 @@ class Analyzer(ATable):
         tables.write_latex(summary_df[latex_columns].rename(columns=renames), tex_path,
                            decimals=self.latex_decimal_count)
         return [csv_path, tex_path]
+
+
+def _shippable(properties):
+    """Return a copy of a ColumnProperties without its column function: a figure needs only
+    its labels and limits, and the function (a method of the script's table) may not pickle."""
+    if properties is None or getattr(properties, "fun", None) is None:
+        return properties
+    copy = ColumnProperties.__new__(type(properties))
+    copy.__dict__.update(properties.__dict__)
+    copy.fun = None
+    return copy
 
 
 def _public_attributes(cls) -> dict:

@@ -60,8 +60,8 @@ ENTRIES = (
                     "every script in that folder"),
     Entry("matplotlibrc", "A matplotlibrc file with the style of enb's plots",
           tags=("project",),
-          next_step="Scripts in {dir} now plot with {dir}/matplotlibrc (matplotlib reads it "
-                    "from the current folder)"),
+          next_step="Every figure of the project in {dir} now starts from {dir}/matplotlibrc "
+                    "(enb reads it from the project root, whatever the current folder)"),
     Entry("colors-default", "Colours of enb's messages, for light or dark terminals",
           tags=("project",)),
     Entry("colors-dark", "Colours of enb's messages, for dark terminals", tags=("project",)),
@@ -80,7 +80,8 @@ ENTRIES = (
           next_step="Run it with: python {dir}/montecarlo_pi_experiment.py"),
     Entry("analysis-gallery", "Self-contained gallery of data analysis and plotting examples",
           tags=("documentation",),
-          next_step="Run it with: python {dir}/generate_gallery.py"),
+          next_step="Run it with: python {dir}/generate_gallery.py, then open "
+                    "{dir}/analysis/generate_gallery/index.html"),
     Entry("lossless-compression", "Template for lossless compression experiments",
           requires=("enb.ini",), tags=("project", "image", "data compression", "documentation"),
           next_step="Install codecs, e.g. `enb plugin install zip {dir}/plugins/zip`, then run "

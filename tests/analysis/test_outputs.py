@@ -294,3 +294,18 @@ def test_two_numeric_lines_by_task_family_join_each_tasks_average(project):
         pytest.approx([means.loc[t, "rate"] for t in ("f3", "f1", "f2")])
     assert [float(v) for v in lines[3].split(",")[2:]] == \
         pytest.approx([means.loc[t, "quality"] for t in ("s1", "s2")])
+
+
+def test_column_properties_of_a_scripts_table_do_not_travel_with_their_functions(project):
+    # The properties of a table's own columns hold its column functions: methods of a class
+    # the workers may not import. Figures need only labels and limits.
+    class Local(enb.atable.ATable):
+        @enb.atable.column_function(enb.atable.ColumnProperties("a", label="Local a"))
+        def set_a(self, index, row):
+            row["a"] = index
+
+    frame = pd.DataFrame({"a": np.arange(10.0)})
+    enb.aanalysis.ScalarNumericAnalyzer().get_df(full_df=frame, target_columns=["a"],
+                                                 column_to_properties=Local.column_to_properties)
+    assert (project / "plots" / "ScalarNumericAnalyzer-a-histogram.png").exists()
+    assert Local.column_to_properties["a"].fun is not None

@@ -59,7 +59,8 @@ def main():
         full_df=result_df, target_columns=[("line_count", "word_count")],
         column_to_properties=table.column_to_properties)
     print(f"Tables written to {enb.config.options.analysis_dir}, "
-          f"plots to {enb.config.options.plot_dir}.")
+          f"plots to {enb.config.options.plot_dir}; open "
+          f"{os.path.join(enb.config.options.analysis_dir, 'index.html')} to see them all.")
 
 
 if __name__ == "__main__":

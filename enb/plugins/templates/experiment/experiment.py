@@ -38,12 +38,17 @@ if __name__ == "__main__":
     experiment = MyExperiment(tasks=tasks)
     df = experiment.get_df()
 
+    # Statistics per task (CSV and LaTeX under analysis/) and plots (PDF and PNG under plots/);
+    # the experiment's column properties (its own and its dataset table's) label the plots.
+    properties = experiment.joined_column_to_properties
     enb.aanalysis.ScalarNumericAnalyzer().get_df(
         full_df=df, target_columns=["parameter_count", "file_and_name_length"],
-        group_by="task_label")
+        group_by="task_label", column_to_properties=properties)
     enb.aanalysis.TwoNumericAnalyzer().get_df(
         full_df=df, target_columns=[("parameter_count", "file_and_name_length")],
-        group_by="task_label", selected_render_modes={"scatter"})
+        group_by="task_label", selected_render_modes={"scatter"},
+        column_to_properties=properties)
 
-    print(f"Experiment complete: tables in {options.analysis_dir}, plots in {options.plot_dir}, "
-          f"results kept in {options.persistence_dir}.")
+    print(f"Experiment complete: tables in {options.analysis_dir}, plots in {options.plot_dir} "
+          f"(all on one page: {options.analysis_dir}/index.html), results kept in "
+          f"{options.persistence_dir}.")
