@@ -15,7 +15,7 @@ declare -A package_of=(
   [zstd]=zstd [lz4]=lz4 [xz]=xz-utils [bzip2]=bzip2 [brotli]=brotli
   [cjxl]=libjxl-tools [djxl]=libjxl-tools [cwebp]=webp [dwebp]=webp
   [opj_compress]=libopenjp2-tools [opj_decompress]=libopenjp2-tools
-  [pdftoppm]=poppler-utils
+  [fpack]=libcfitsio-bin [funpack]=libcfitsio-bin [pdftoppm]=poppler-utils
 )
 missing=()
 for program in "${!package_of[@]}"; do

@@ -113,7 +113,9 @@ ENTRIES = (
           ("jpegxl", "JPEG XL through cjxl and djxl (Debian package libjxl-tools)"),
           ("webp", "WebP, lossy and lossless, through cwebp and dwebp (Debian package webp)"),
           ("jpeg2000", "JPEG 2000 through OpenJPEG's opj_compress and opj_decompress "
-                       "(Debian package libopenjp2-tools)"))),
+                       "(Debian package libopenjp2-tools)"),
+          ("fpack", "FITS tile compression (Rice, GZIP, H-compress) through cfitsio's fpack "
+                    "and funpack (Debian package libcfitsio-bin; needs enb[fits])"))),
 )
 
 #: Every entry, by name, in the order ``enb plugin list`` shows them.

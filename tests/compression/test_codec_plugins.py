@@ -21,7 +21,8 @@ from enb.compression.scratch import RowFolder
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENB = os.path.join(os.path.dirname(sys.executable), "enb")
-PLUGINS = ("zip", "lz4", "zstd", "xz", "bzip2", "brotli", "jpegxl", "webp", "jpeg2000")
+PLUGINS = ("zip", "lz4", "zstd", "xz", "bzip2", "brotli", "jpegxl", "webp", "jpeg2000",
+           "fpack")
 CORPUS = [("mono/gray-u8be-1x48x64.raw", "u1", (64, 48, 1)),
           ("color/rgb-u8be-3x32x40.raw", "u1", (40, 32, 3)),
           ("deep/deep-u16be-1x24x36.raw", ">u2", (36, 24, 1)),
@@ -119,7 +120,8 @@ def _codecs(plugins):
             plugins["lz4"].Lz4(), plugins["zstd"].Zstandard(3), plugins["xz"].XZ(),
             plugins["bzip2"].Bzip2(), plugins["brotli"].Brotli(9),
             plugins["jpegxl"].JPEG_XL(), plugins["webp"].LosslessWebP(),
-            plugins["jpeg2000"].JPEG2000(),
+            plugins["jpeg2000"].JPEG2000(), plugins["fpack"].FPACK_RICE(),
+            plugins["fpack"].FPACK_GZIP(), plugins["fpack"].FPACK_HCOMPRESS(),
             plugins["jpegxl"].JPEG_XL(quality_0_to_100=80, lossless=False),
             plugins["webp"].WebP(quality=60), plugins["jpeg2000"].JPEG2000(compression_ratio=8)]
 
@@ -182,7 +184,8 @@ def test_a_plugin_whose_program_is_missing_says_which_package_to_install(plugins
     project = os.path.dirname(os.path.dirname(os.path.dirname(plugins["zstd"].__file__)))
     for name, cls, package in (("zstd", "Zstandard", "zstd"), ("xz", "XZ", "xz-utils"),
                                ("jpegxl", "JPEG_XL", "libjxl-tools"), ("webp", "WebP", "webp"),
-                               ("jpeg2000", "JPEG2000", "libopenjp2-tools")):
+                               ("jpeg2000", "JPEG2000", "libopenjp2-tools"),
+                               ("fpack", "FPACK_RICE", "libcfitsio-bin")):
         result = subprocess.run(
             [sys.executable, "-c", probe.format(name=name, cls=cls), project],
             env={"PATH": "/nonexistent", "PYTHONPATH": REPO}, capture_output=True, text=True,

@@ -97,8 +97,8 @@ def test_test_codecs_template_reports_which_codecs_are_lossless(tmp_path):
     _enb("plugin", "install", "test-codecs", "tc", cwd=tmp_path)
     done = _run("test_all_codecs.py", "zstandard", "webp", cwd=tmp_path / "tc")
     assert sorted(p.name for p in (tmp_path / "tc" / "plugins").iterdir()
-                  if p.is_dir()) == ["brotli", "bzip2", "jpeg2000", "jpegxl", "lz4", "webp",
-                                     "xz", "zip", "zstd"]
+                  if p.is_dir()) == ["brotli", "bzip2", "fpack", "jpeg2000", "jpegxl", "lz4",
+                                     "webp", "xz", "zip", "zstd"]
     with open(tmp_path / "tc" / "codec_availability.csv") as handle:
         table = {row["task_label"]: row for row in csv.DictReader(handle)}
     assert set(table) == {"Zstandard 19", "WebP lossless", "WebP q=75"}
