@@ -10,8 +10,9 @@ ideal does each row's file work (two copies, a comparison, a sha256) in a plain 
 Phase ``scaling``: ``files`` images of 128x128x3, three codecs (LZMA from Python's standard
 library, zstd -19 and xz -6 as programs), ``cpu_limit`` 1 or 2 (ours only; the runner runs
 both). The codecs are the plugins' own classes, installed from this checkout's enb. The ideal
-runs the same compressions and decompressions on a bare multiprocessing pool of 1 and then 2
-processes: the speedup the machine allows at that moment (other jobs take cores too).
+runs the same compressions and decompressions without enb (lzma, and the programs called
+directly) on a bare multiprocessing pool of 1 and then 2 processes: the speedup the machine
+allows at that moment (other jobs take cores too).
 """
 import hashlib
 import os
@@ -119,46 +120,45 @@ def run_scaling_enb():
 
 
 def _one_codec_run(job):
-    """Compress and decompress one file with one codec, as a row does, without enb's table."""
-    codec, path, info, folder = job
+    """Compress and decompress one file with one codec, without enb: LZMA in this process,
+    zstd -19 and xz -6 as programs, then compare."""
+    import lzma
+    import subprocess
+    codec, path, folder = job
     compressed = os.path.join(folder, f"c-{os.getpid()}")
-    reconstructed = os.path.join(folder, f"r-{os.getpid()}-" + os.path.basename(path))
-    codec.compress(path, compressed, info)
-    codec.decompress(compressed, reconstructed, info)
-    with open(path, "rb") as a, open(reconstructed, "rb") as b:
-        same = a.read() == b.read()
+    reconstructed = os.path.join(folder, f"r-{os.getpid()}")
+    with open(path, "rb") as source:
+        original = source.read()
+    if codec == "lzma":
+        with open(compressed, "wb") as out:
+            out.write(lzma.compress(original, preset=6))
+        with open(compressed, "rb") as packed, open(reconstructed, "wb") as out:
+            out.write(lzma.decompress(packed.read()))
+    elif codec == "zstd":
+        subprocess.run(["zstd", "-19", "-q", "-f", path, "-o", compressed], check=True)
+        subprocess.run(["zstd", "-d", "-q", "-f", compressed, "-o", reconstructed], check=True)
+    else:
+        with open(compressed, "wb") as out:
+            subprocess.run(["xz", "-6", "-c", path], stdout=out, check=True)
+        with open(reconstructed, "wb") as out:
+            subprocess.run(["xz", "-d", "-c", compressed], stdout=out, check=True)
+    with open(reconstructed, "rb") as back:
+        same = back.read() == original
     os.remove(compressed)
     os.remove(reconstructed)
     return same
 
 
 def run_scaling_ideal():
-    """The same compressions and decompressions on a bare multiprocessing pool of 1, then 2:
-    the speedup this machine allows at the moment."""
+    """The same compressions and decompressions, without enb, on a bare multiprocessing pool
+    of 1 process and then of 2: the speedup this machine allows at the moment."""
     import multiprocessing
 
-    import enb
-    from enb import isets
-    project = workdir()
-    plugins_dir = os.path.join(project, "plugins")
-    for name in ("zip", "zstd", "xz"):
-        if not os.path.isdir(os.path.join(plugins_dir, name)):
-            enb.plugins.install(name, os.path.join(plugins_dir, name), automatic_import=False)
-    sys.path.insert(0, project)
-    import plugins.xz
-    import plugins.zip
-    import plugins.zstd
-    datasets = os.path.join(project, "datasets")
+    datasets = os.path.join(workdir(), "datasets")
     write_corpus(datasets, FILES, (128, 128, 3))
-    codecs = [plugins.zip.LZMA(compression_level=6), plugins.zstd.Zstandard(19),
-              plugins.xz.XZ(compression_level=6)]
     folder = tempfile.mkdtemp(dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None)
-    jobs = []
-    for name in sorted(os.listdir(datasets)):
-        path = os.path.join(datasets, name)
-        info = isets.file_path_to_geometry_dict(path)
-        info["dtype"] = isets.iproperties_row_to_numpy_dtype(info)
-        jobs.extend((codec, path, info, folder) for codec in codecs)
+    jobs = [(codec, os.path.join(datasets, name), folder)
+            for name in sorted(os.listdir(datasets)) for codec in ("lzma", "zstd", "xz")]
     seconds = {}
     for workers in (1, 2):
         with multiprocessing.get_context("fork").Pool(workers) as pool:
