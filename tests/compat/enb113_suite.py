@@ -4,8 +4,8 @@ Nothing of enb 1.1.3 is kept in this repository: its source distribution is down
 when the tests run (``pip download --no-deps --no-binary :all: enb==1.1.3``, once per test
 session, into the session's temporary folder) and its ``test/`` folder is unpacked beside the
 two helpers its sdist forgot (``bitstream.py`` and ``codec_implementations/``, read from
-``$ENB113_TEST_HELPERS``, by default the team's shared fixtures folder). Each file then runs as
-enb runs it: as a script, from its own folder, with this project's enb.
+``$ENB113_TEST_HELPERS`` or the team's shared fixtures folder, see :data:`HELPER_FOLDERS`).
+Each file then runs as enb runs it: as a script, from its own folder, with this project's enb.
 
 To add a file that must pass, add one line to :data:`MUST_PASS`.
 """
@@ -21,8 +21,23 @@ from pathlib import Path
 
 ENB1_VERSION = "1.1.3"
 REPO = Path(__file__).resolve().parents[2]
-HELPERS = Path(os.environ.get("ENB113_TEST_HELPERS", "/work/shared/fixtures/enb-1.1.3-tests"))
 HELPER_NAMES = ("bitstream.py", "codec_implementations")
+#: Where the two helpers are looked for, first found wins: $ENB113_TEST_HELPERS, then the team's
+#: shared fixtures beside this checkout (``../shared``), then the workplace's shared folder.
+HELPER_FOLDERS = tuple(Path(p) for p in (
+    os.environ.get("ENB113_TEST_HELPERS", ""),
+    REPO.parent / "shared" / "fixtures" / "enb-1.1.3-tests",
+    "/work/shared/fixtures/enb-1.1.3-tests") if str(p))
+
+
+def _helpers_folder() -> Path:
+    for folder in HELPER_FOLDERS:
+        if all((folder / name).exists() for name in HELPER_NAMES):
+            return folder
+    return HELPER_FOLDERS[0]
+
+
+HELPERS = _helpers_folder()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,8 +121,9 @@ def helpers_missing() -> str | None:
     """Say why the two helpers cannot be added, or None when they can."""
     missing = [name for name in HELPER_NAMES if not (HELPERS / name).exists()]
     if missing:
-        return (f"enb 1.1.3's test helpers {', '.join(missing)} are not in {HELPERS} "
-                f"(set ENB113_TEST_HELPERS to the folder that holds them)")
+        return (f"enb 1.1.3's test helpers {', '.join(missing)} are not in any of "
+                f"{', '.join(map(str, HELPER_FOLDERS))} (set ENB113_TEST_HELPERS to the folder "
+                f"that holds them)")
     return None
 
 

@@ -173,6 +173,10 @@ class Unstorable(ATable):
 def test_a_value_that_cannot_be_stored_fails_its_row_alone(tmp_path, executor):
     if executor == "local-ray":
         pytest.importorskip("ray")
+        # A port block of its own, as tests/executors does: the default range may be taken by
+        # a ray that someone else runs on this machine.
+        enb.config.options.ray_port = 25000 + (os.getpid() % 50) * 100
+        enb.config.options.ray_port_count = 100
     enb.config.options.executor = executor
     enb.config.options.cpu_limit = 2
     try:
