@@ -25,8 +25,8 @@ import threading
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from enb.cluster.facts import (NODE_SCRIPT, PROBE_TIMEOUT, HeadListener, encode_args,
-                               node_script_argv, parse_facts, port_ranges, probe_port,
+from enb.cluster.facts import (PROBE_TIMEOUT, HeadListener, encode_args,
+                               node_script, node_script_argv, parse_facts, port_ranges, probe_port,
                                run_script, script_failure)
 from enb.executors._ray.session import SESSION_BASE_DIR, PortPlan
 from enb.transport import (ClusterConfig, ClusterNode, CommandResult, Runner, SshOptions,
@@ -179,7 +179,7 @@ def quick_check(config: ClusterConfig | str | os.PathLike | Iterable[ClusterNode
                 facts: dict | None = None) -> list[CheckResult]:
     """Return what stops a node from joining, as far as ssh and versions tell (empty: none).
 
-    One ssh call per node, all in parallel, running :data:`NODE_SCRIPT` without ports or
+    One ssh call per node, all in parallel, running :mod:`enb.shipped.node_facts` without ports or
     probes (about a second on a LAN). Each problem is a FAIL :class:`CheckResult` naming the
     node (``"head"`` for this machine, e.g. ray missing here); several may name one node.
     ``facts``, if given, receives what each machine reported: ``{"head" or node name: facts}``
@@ -290,8 +290,8 @@ def _node_version_results(name: str, facts: dict | None, head: dict | None, erro
     """Return a node's python, ray and enb checks, compared with the head's ``head`` facts."""
     if facts is None:
         return [CheckResult(name, "python", Status.FAIL, script_failure(error, python, address),
-                            f"install Python there, or point remote_python (--remote_python) "
-                            f"at an interpreter that has ray")]
+                            "install Python there, or point remote_python (--remote_python) "
+                            "at an interpreter that has ray")]
     version, executable = _dotted(facts["python"]), facts["executable"]
     if head is None:
         return [CheckResult(name, "python", Status.WARN, f"{version} ({executable}); the "
@@ -460,7 +460,7 @@ class _NodeChecker:
         for thread in threads:
             thread.start()
         try:
-            result = self.runner.run(argv, timeout=self.timeout, input=NODE_SCRIPT)
+            result = self.runner.run(argv, timeout=self.timeout, input=node_script())
         except ToolNotFoundError as error:
             return MachineReport(node.name, node.address, (CheckResult(
                 node.name, "ssh", Status.FAIL, str(error), "install an ssh client here"),))

@@ -317,7 +317,9 @@ def render_status(state, usage: dict | None, reasons: list[str], problem: str | 
     if usage is not None:
         drivers = usage["drivers"]
         lines.append("")
-        if drivers:
+        if drivers is None:  # this ray does not say (enb's check of ray's internals warns)
+            lines.append("Scripts attached: not known.")
+        elif drivers:
             shown = ", ".join(f"pid {d['pid']} on {d['address']}" for d in drivers)
             lines += textwrap.wrap(f"{len(drivers)} script(s) attached: {shown}", width=width)
         else:

@@ -10,7 +10,8 @@ Node loss: ray's own task retries are off (``max_retries=0``), so work lost with
 or node reaches the engine as :class:`~enb.executors.WorkerLostError` naming the node; the
 engine computes it again elsewhere, names the node in its report, and drops a node that keeps
 losing work (:meth:`SshRayClusterExecutor.drop_node`). The head declares a silent node dead
-within about two seconds (:data:`NODE_HEALTH_CHECKS`) instead of ray's default half minute.
+within about two seconds (:data:`~enb.executors._ray.internals.NODE_HEALTH_CHECKS`) instead of
+ray's default half minute.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from enb.transport.network import local_address_towards
 
 from ..executors._ray.executor import RayExecutor, head_node_from_ray, import_ray, require_ray
 from ..executors._ray.head import RayHead
+from ..executors._ray.internals import HEAD_WORKERS_ON_DEMAND, NODE_HEALTH_CHECKS
 from ..executors._ray.session import PortPlan, RaySession
 from ..executors.base import ExecutorStartError, Node
 from . import persistent
@@ -35,22 +37,6 @@ from .remote_node import (AliveRayNodes, HeadStatus, NodeJoinContext, RemoteNode
                           disconnect_quietly, sweep_session)
 
 logger = logging.getLogger(__name__)
-
-
-#: ray settings for the head (they reach every process of the cluster). Health checks: a node
-#: that stops answering is declared dead after about 3 x 0.5 s (ray's default: 30 s); a check
-#: waits 1 s for an answer, in time for a raylet busy on a loaded machine. gRPC keepalives: a
-#: task running on a node that is cut off (not killed: no connection is refused) fails within
-#: about 4 s instead of waiting for TCP to give up (minutes); the engine then computes it again.
-NODE_HEALTH_CHECKS = {"health_check_initial_delay_ms": 1000, "health_check_period_ms": 500,
-                      "health_check_timeout_ms": 1000, "health_check_failure_threshold": 3,
-                      "grpc_client_keepalive_time_ms": 1000,
-                      "grpc_client_keepalive_timeout_ms": 3000}
-
-#: The head's workers start with the first rows, not as soon as this process connects (ray's
-#: default): rows wait for the nodes to join anyway, and meanwhile the head's CPU goes to
-#: bringing them in (their ssh sessions, mounts and, on a small or shared machine, their ray).
-HEAD_WORKERS_ON_DEMAND = {"prestart_worker_first_driver": False}
 
 
 class SshRayClusterExecutor(RayExecutor):
@@ -78,8 +64,9 @@ class SshRayClusterExecutor(RayExecutor):
         runner: the :class:`enb.transport.Runner` that runs them (a fake one in tests).
         join_timeout, start_timeout, mount_timeout, stop_timeout: seconds a node may take to
             join, the head to start, a mount to appear, a node's ray to stop.
-        system_config: ray settings for the head, over :data:`NODE_HEALTH_CHECKS` and
-            :data:`HEAD_WORKERS_ON_DEMAND`.
+        system_config: ray settings for the head, over ``NODE_HEALTH_CHECKS`` and
+            ``HEAD_WORKERS_ON_DEMAND`` (:mod:`enb.executors._ray.internals`); keys this ray
+            does not know are left out with a warning.
         use_running_cluster: attach to a cluster ``enb cluster up`` left running for this
             cluster file and ``ray_port``, if there is one.
         forward_worker_output: the node agents forward what workers print (ray's log monitor

@@ -1,17 +1,16 @@
 """Gather the facts of the cluster's machines: one script per machine, TCP probes between them.
 
-:data:`NODE_SCRIPT` runs on a node as ``REMOTE_PYTHON - key=value...`` over ssh (on the head,
-as ``sys.executable -``) and prints one JSON line of facts: Python, ray and enb versions,
-CPUs, free space, which tools exist, which ports cannot be bound. While it runs, it listens on
-a few ports for the head to connect to (:func:`probe_port`) and connects to the port the head
-listens on (:class:`HeadListener`); both sides answer with a nonce, so a probe that succeeds
-proves that this very check is on the other end, not some other program.
+The program :mod:`enb.shipped.node_facts` runs on a node as ``REMOTE_PYTHON - key=value...``
+over ssh (on the head, as ``sys.executable -``) and prints one JSON line of facts: Python, ray
+and enb versions, CPUs, free space, which tools exist, which ports cannot be bound. While it
+runs, it listens on a few ports for the head to connect to (:func:`probe_port`) and connects to
+the port the head listens on (:class:`HeadListener`); both sides answer with a nonce, so a probe
+that succeeds proves that this very check is on the other end, not some other program.
 
 Facts only: :mod:`enb.cluster.checks` judges them.
 """
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import secrets
@@ -20,191 +19,29 @@ import threading
 from typing import Iterable, Sequence
 
 import enb
+from enb.shipped import source
+from enb.shipped.node_facts import package_digest
 from enb.transport import ClusterNode, CommandResult, Runner, SshOptions, ToolNotFoundError
-
-def package_digest(folder):
-    """Return a digest of the ``.py`` files under ``folder`` (names and contents).
-
-    Runs on the head and, as part of :data:`NODE_SCRIPT`, on nodes (Python 3.6 syntax, standard
-    library only): equal digests mean a node's enb is the head's, so ray need not ship it.
-    """
-    import hashlib
-    import os
-    digest = hashlib.sha256()
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(name for name in dirs if name != "__pycache__")
-        for name in sorted(files):
-            if name.endswith(".py"):
-                path = os.path.join(root, name)
-                digest.update(os.path.relpath(path, folder).encode("utf-8", "replace") + b"\0")
-                with open(path, "rb") as source:
-                    digest.update(source.read())
-                digest.update(b"\0")
-    return digest.hexdigest()
-
 
 def this_enb_digest() -> str:
     """Return the digest of the sources of the enb this process runs (as nodes report theirs)."""
     return package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
 
 
+def node_script() -> str:
+    """Return the source of the facts program, sent on the stdin of ``PYTHON -``."""
+    return source("node_facts")
+
+
 #: Seconds a TCP probe waits for a connection or an answer.
 PROBE_TIMEOUT = 2.0
-MARKER = "ENB-CHECK-FACTS "
-
-# Runs on every node as `REMOTE_PYTHON - key=value...`, read from stdin (no quoting of a script
-# on the command line, whatever the login shell). Standard library only, Python 3.6 syntax,
-# so that a node with the wrong Python still reports its version. Keys: bind=PORTS (ranges
-# a-b,c), listen=PORTS, connect=HOST:PORT, nonce=HEX, wait=S, timeout=S, tmp=DIR, tools=A,B.
-NODE_SCRIPT = r'''
-import errno, json, os, select, shutil, socket, sys, threading, time
-
-def error_name(error):
-    if isinstance(error, socket.timeout):
-        return "timeout"
-    return errno.errorcode.get(getattr(error, "errno", None) or 0, str(error))
-
-def ports(text):
-    found = []
-    for part in filter(None, text.split(",")):
-        first, _, last = part.partition("-")
-        found.extend(range(int(first), int(last or first) + 1))
-    return found
-
-def version_of(name):
-    try:
-        from importlib import metadata
-        return metadata.version(name)
-    except Exception:
-        return None
-
-def read_line(conn):
-    data = b""
-    while not data.endswith(b"\n") and len(data) < 200:
-        chunk = conn.recv(200)
-        if not chunk:
-            break
-        data += chunk
-    return data.decode("ascii", "replace").strip()
-
-def connect(host, port, nonce, timeout, result):
-    # Ask the head's listener for the nonce: proves this very check answers there.
-    try:
-        conn = socket.create_connection((host, port), timeout=timeout)
-    except (OSError, socket.timeout) as error:
-        result["error"] = error_name(error)
-        return
-    try:
-        conn.settimeout(timeout)
-        line = read_line(conn)
-        result["ok"] = line == "enb-check " + nonce
-        if not result["ok"]:
-            result["error"] = "answered %r" % line[:40]
-    except (OSError, socket.timeout) as error:
-        result["error"] = error_name(error)
-    finally:
-        conn.close()
-
-def serve(listeners, nonce, wait, timeout):
-    # Answer one connection per port. The prober closes first, so TIME_WAIT stays on its
-    # ephemeral port and does not block the next bind of ours (or ray's) here.
-    accepted, deadline = {}, time.time() + wait
-    pending = dict(listeners)
-    while pending and time.time() < deadline:
-        ready = select.select(list(pending.values()), [], [], max(0, deadline - time.time()))[0]
-        for sock in ready:
-            port = sock.getsockname()[1]
-            try:
-                conn, peer = sock.accept()
-            except OSError:
-                continue
-            try:
-                conn.settimeout(timeout)
-                conn.sendall(("enb-check " + nonce + "\n").encode())
-                conn.recv(16)
-            except (OSError, socket.timeout):
-                pass
-            conn.close()
-            accepted[str(port)] = peer[0]
-            del pending[port]
-    return accepted
-
-def main(args):
-    options = dict(arg.split("=", 1) for arg in args)
-    timeout = float(options.get("timeout", 2))
-    nonce = options.get("nonce", "")
-    facts = {"python": list(sys.version_info[:3]), "implementation": sys.implementation.name,
-             "executable": sys.executable, "ray": version_of("ray")}
-    try:
-        import enb
-        facts["enb"] = getattr(enb, "__version__", None)
-        facts["enb_digest"] = package_digest(os.path.dirname(os.path.abspath(enb.__file__)))
-    except Exception as error:
-        facts["enb"], facts["enb_error"] = None, "%s: %s" % (type(error).__name__, error)
-    facts["cpus"] = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                     else os.cpu_count())
-    tmp = options.get("tmp", "/tmp")
-    facts["tmp"] = {"path": tmp, "writable": os.access(tmp, os.W_OK)}
-    try:
-        facts["tmp"]["free"] = shutil.disk_usage(tmp).free
-    except OSError as error:
-        facts["tmp"]["error"] = error_name(error)
-    facts["tools"] = dict((name, shutil.which(name))
-                          for name in filter(None, options.get("tools", "").split(",")))
-    facts["fuse"] = {"exists": os.path.exists("/dev/fuse"),
-                     "usable": os.access("/dev/fuse", os.R_OK | os.W_OK)}
-    busy = {}
-    for port in ports(options.get("bind", "")):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        # As ray's servers bind: connections of an earlier session left in TIME_WAIT do not
-        # stop them (and on Linux SO_REUSEADDR still fails on a port someone listens on).
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("", port))
-        except OSError as error:
-            busy[str(port)] = error_name(error)
-        finally:
-            sock.close()
-    facts["busy_ports"] = busy
-    listeners, listen_errors = {}, {}
-    for port in ports(options.get("listen", "")):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.bind(("", port))
-            sock.listen(8)
-            listeners[port] = sock
-        except OSError as error:
-            listen_errors[str(port)] = error_name(error)
-            sock.close()
-    facts["listen_errors"] = listen_errors
-    prober = None
-    if options.get("connect"):
-        host, _, port = options["connect"].rpartition(":")
-        facts["connect"] = {"address": options["connect"], "ok": False}
-        prober = threading.Thread(target=connect, daemon=True,
-                                  args=(host.strip("[]"), int(port), nonce, timeout, facts["connect"]))
-        prober.start()
-    facts["accepted"] = serve(listeners, nonce, float(options.get("wait", 5)), timeout)
-    for sock in listeners.values():
-        sock.close()
-    if prober is not None:
-        prober.join(2 * timeout + 1)
-    sys.stdout.write("ENB-CHECK-FACTS " + json.dumps(facts) + "\n")
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
-'''
-try:
-    NODE_SCRIPT = inspect.getsource(package_digest) + NODE_SCRIPT
-except (OSError, TypeError):  # enb installed without its sources: nodes get enb shipped
-    NODE_SCRIPT = "def package_digest(folder):\n    return None\n" + NODE_SCRIPT
-
+MARKER = "ENB-CHECK-FACTS "  # what node_facts prints before its JSON
 
 # --- running the script ---------------------------------------------------------------------
 
 def node_script_argv(node: ClusterNode, remote_python: str, script_args: Sequence[str],
                      ssh_options: SshOptions, timeout: float) -> list[str]:
-    """Return the ssh argv that runs :data:`NODE_SCRIPT` (given on stdin) on ``node``."""
+    """Return the ssh argv that runs :func:`node_script` (given on stdin) on ``node``."""
     connect_timeout = max(1, min(ssh_options.connect_timeout or 10, timeout / 2))
     return ssh_options.argv(node, [remote_python, "-", *script_args],
                             connect_timeout=connect_timeout)
@@ -219,7 +56,7 @@ def run_script(runner: Runner, argv: Sequence[str], script_args: Sequence[str],
                timeout: float) -> tuple[dict | None, CommandResult | str | None]:
     """Run the script with ``argv + script_args``; return (facts, None) or (None, why not)."""
     try:
-        result = runner.run([*argv, *script_args], timeout=timeout, input=NODE_SCRIPT)
+        result = runner.run([*argv, *script_args], timeout=timeout, input=node_script())
     except ToolNotFoundError as error:
         return None, str(error)
     facts = parse_facts(result.stdout) if result.returncode == 0 else None
@@ -349,7 +186,7 @@ class HeadListener:
             try:
                 conn.settimeout(self._timeout)
                 conn.sendall(f"enb-check {self.nonce}\n".encode())
-                conn.recv(16)  # wait for the node to close first (see NODE_SCRIPT's serve)
+                conn.recv(16)  # wait for the node to close first (see node_facts.serve)
             except OSError:
                 pass
 

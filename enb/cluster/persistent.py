@@ -38,6 +38,7 @@ from typing import Mapping
 from enb.transport import ClusterConfigError, SshOptions, load_cluster_config
 
 from ..executors._ray.executor import enb_runtime_env
+from ..executors._ray import internals
 from ..executors._ray.head import DriverConnection
 from ..executors._ray.session import RaySession
 from ..executors.base import ExecutorStartError, Node
@@ -359,16 +360,16 @@ def usage(state: ClusterState) -> dict:
     """Return what runs on the cluster of ``state``, as ray sees it (connects as a driver).
 
     ``{"nodes": [{name, address, alive, cpus, cpus_in_use, tasks}], "drivers": [{pid, address}]}``:
-    ``tasks`` counts the tasks ray reports running on the node (None when ray does not say);
-    ``drivers`` are the scripts attached to the cluster besides this one.
+    ``cpus_in_use`` and ``tasks`` are None where ray does not say; ``drivers`` are the scripts
+    attached to the cluster besides this one (None when ray does not say).
     """
-    import ray  # noqa: PLC0415
+    import ray  # noqa: PLC0415 -- ray is imported only when it is wanted
     driver, _nodes = attach(state)
     try:
         infos = {info["NodeID"]: info for info in ray.nodes()}
         by_name = {info.get("NodeName"): info for info in infos.values()}
-        available = ray._private.state.available_resources_per_node()
-        running = _running_tasks_per_node()
+        available = internals.available_resources_per_node() or {}
+        running = internals.running_tasks_per_node()
         rows = []
         for node in state.nodes:
             info = by_name.get(node.ray_node_name, {})
@@ -382,33 +383,13 @@ def usage(state: ClusterState) -> dict:
                          "cpus_in_use": in_use,
                          "tasks": None if running is None else running.get(node_id, 0)})
         me = ray.get_runtime_context().get_job_id()
-        drivers = [{"pid": job.get("DriverPid"), "address": job.get("DriverIPAddress")}
-                   for job in ray._private.state.state.job_table()
-                   if not job.get("IsDead") and job.get("JobID") != me]
+        jobs = internals.live_jobs()
+        drivers = None if jobs is None else [
+            {"pid": job.get("DriverPid"), "address": job.get("DriverIPAddress")}
+            for job in jobs if job.get("JobID") != me]
     finally:
         driver.disconnect()
     return {"nodes": rows, "drivers": drivers}
-
-
-def _running_tasks_per_node() -> dict | None:
-    """Return node id -> tasks running there, from ray's task events (None if unavailable)."""
-    try:
-        import ray  # noqa: PLC0415
-        events = ray._private.state.state._get_all_task_events()
-    except Exception as error:  # noqa: BLE001 - a ray without task events in the GCS
-        logger.debug("no task events: %s", error)
-        return None
-    from ray.core.generated import common_pb2  # noqa: PLC0415
-    running = common_pb2.TaskStatus.Value("RUNNING")
-    finished = {common_pb2.TaskStatus.Value(name) for name in ("FINISHED", "FAILED")}
-    counts: dict[str, int] = {}
-    for event in events:
-        updates = event.state_updates
-        states = set(updates.state_ts_ns) if hasattr(updates, "state_ts_ns") else set()
-        if running in states and not states & finished and updates.node_id:
-            node_id = updates.node_id.hex()
-            counts[node_id] = counts.get(node_id, 0) + 1
-    return counts
 
 
 # --- stopping -----------------------------------------------------------------------------------

@@ -12,6 +12,13 @@ it; :func:`loggable` elides the sources from a command line written to the log.
 
 - :mod:`~enb.shipped.node_agent`: runs one node's ``ray start --block`` for a session and
   cleans up exactly that session (on the head and on every node).
+- :mod:`~enb.shipped.node_facts`: prints a machine's facts for ``enb cluster check`` and the
+  pre-flight (Python 3.6 syntax: a node with an old Python still says which it has).
+- :mod:`~enb.shipped.pipeline_guard`: the parent of a project mount's pipeline on the head,
+  which ends it when the process that mounted dies.
+- ``ray_start``: :mod:`enb.executors._ray.internals`, the bootstrap ``ray start`` runs through.
+  It lives with the ray plumbing because it is the one module that touches ray's private API,
+  whether in this process or inside ``ray start``.
 """
 from __future__ import annotations
 
@@ -20,8 +27,13 @@ import os
 import shlex
 from typing import Iterable
 
-#: The programs of this package.
-PROGRAMS = ("node_agent",)
+#: Every program enb ships: name -> its module's file, relative to the enb package.
+PROGRAMS = {
+    "node_agent": "shipped/node_agent.py",
+    "node_facts": "shipped/node_facts.py",
+    "pipeline_guard": "shipped/pipeline_guard.py",
+    "ray_start": "executors/_ray/internals.py",
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -29,7 +41,8 @@ def source(program: str) -> str:
     """Return the source text of ``program`` (a name of :data:`PROGRAMS`), as it is sent."""
     if program not in PROGRAMS:
         raise ValueError(f"unknown shipped program {program!r}; one of {', '.join(PROGRAMS)}")
-    with open(os.path.join(os.path.dirname(__file__), program + ".py"), encoding="utf-8") as text:
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(package, PROGRAMS[program]), encoding="utf-8") as text:
         return text.read()
 
 
@@ -42,14 +55,13 @@ def python_argv(python: str, program: str, *args: str, isolated: bool = True) ->
     return [python, *(["-I"] if isolated else []), "-c", source(program), *args]
 
 
-def loggable(argv: Iterable[str], extra_sources: Iterable[tuple[str, str]] = ()) -> str:
+def loggable(argv: Iterable[str]) -> str:
     """Return ``argv`` as a shell line for logs, each program's source shown as ``<enb NAME>``.
 
-    ``extra_sources``: more ``(source, placeholder)`` pairs to elide. A source is elided where it
-    is a whole argument and where it is quoted inside one (the remote command of an ssh argv).
+    A source is elided where it is a whole argument and where it is quoted inside one (the
+    remote command of an ssh argv).
     """
     sources = [(source(program), f"<enb {program}>") for program in PROGRAMS]
-    sources += list(extra_sources)
 
     def elide(arg: str) -> str:
         for text, placeholder in sources:

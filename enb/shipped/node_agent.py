@@ -29,6 +29,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -240,7 +241,7 @@ def read_line(fd):
 def versions():
     """Return this node's Python and ray versions (ray needs the same on every node)."""
     try:
-        from importlib.metadata import PackageNotFoundError, version
+        from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415 - 3.8+
         try:
             ray_version = version("ray")
         except PackageNotFoundError:
@@ -272,7 +273,6 @@ def session_tags_running():
 
 def has_live_socket(directory):
     """Tell whether a unix socket under ``directory`` accepts connections (a live ray)."""
-    import socket
     for root, _, files in os.walk(directory):
         for name in files:
             path = os.path.join(root, name)

@@ -61,7 +61,7 @@ class ClusterConfigError(ValueError):
 def current_user() -> str:
     """Return the name of the local user, as ssh itself finds it (no terminal needed)."""
     try:
-        import pwd
+        import pwd  # noqa: PLC0415 -- Unix only
         return pwd.getpwuid(os.getuid()).pw_name
     except (ImportError, KeyError):  # no pwd module (Windows) or a uid without an entry
         return getpass.getuser()

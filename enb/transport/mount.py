@@ -8,7 +8,7 @@ stdout instead of starting its own ssh)::
 
 No ssh connection goes from the node back to the head, so nodes need no key for the head.
 
-The pipeline runs under a small guard process of this machine's Python (:data:`_PIPELINE_GUARD`),
+The pipeline runs under a small guard process of this machine's Python (:mod:`enb.shipped.pipeline_guard`),
 which stops dpipe, ssh and sftp-server when it is told to, and also when the process that
 started it dies, even by SIGKILL: the node's sshfs then sees its session end and unmounts. A
 killed head leaves no mount behind on its nodes.
@@ -25,15 +25,9 @@ refuse such links by default (``contain_symlinks``) are told not to when they su
 That is not a jail. sftp-server's ``-d`` only sets the starting folder and plain sftp-server
 has no option to restrict paths (``-P``/``-p`` filter request *types*, not paths). Whoever
 controls the node account could replace sshfs and send SFTP requests for any path the head
-user can read, ``~/.ssh`` included. Two settings reduce that:
-
-- ``confine=True`` runs sftp-server in a chroot made in an unprivileged user and mount
-  namespace (``unshare``): the jail holds the project, bind-mounted at its own path, plus the
-  system's ``/usr`` and ``/lib*`` (needed by sftp-server, and readable by anyone anyway), an
-  empty ``/dev`` but for ``/dev/null``, and a two-line ``/etc/passwd``. Nothing else of the
-  head is reachable, whatever the node sends. It needs unprivileged user namespaces on the
-  head (Debian's default; Ubuntu 24.04 restricts them with AppArmor) and is off by default.
-- ``read_only=True`` adds sftp-server's ``-R``: nothing on the head can be changed.
+user can read, ``~/.ssh`` included: use nodes whose accounts you trust as you trust the head's.
+(A chroot jail for sftp-server was written and tested once, but no option ever enabled it; it
+was removed with the other dead code. Its history is in git.)
 
 Nodes must be Linux with sshfs, fusermount (fuse or fuse3) and util-linux's ``findmnt``;
 the head needs dpipe (package vde2) and sftp-server.
@@ -45,16 +39,16 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import threading
 import time
 
+from .. import shipped
 from .cluster_csv import ClusterNode
 from .runner import (BackgroundProcess, CommandResult, Runner, SubprocessRunner,
                      ToolNotFoundError, TransportError)
 from .ssh import NodeUnreachable, SshOptions, classify_ssh_failure
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 #: Where the project appears on every node, relative to the remote user's home.
 REMOTE_MOUNT_POINT = "~/.enb-remote"
@@ -106,61 +100,12 @@ _UNMOUNT_SCRIPT = (
     'if m "$1"; then exit 1; fi'
 )
 
-# Runs on the head inside `unshare --user --map-root-user --mount`: builds the jail on a tmpfs
-# and execs sftp-server chrooted in it. $1: chroot program, $2: jail root, $3: project, then
-# the sftp-server argv.
-_JAIL_SCRIPT = (
-    'set -e; chroot=$1; root=$2; project=$3; shift 3; '
-    'mount -t tmpfs -o mode=0755 enb-sftp-jail "$root"; '
-    'for d in /usr /lib /lib32 /lib64 /libx32 /bin /sbin; do '
-    'if [ -L "$d" ]; then ln -s "$(readlink "$d")" "$root$d"; '
-    'elif [ -d "$d" ]; then mkdir "$root$d"; mount --rbind "$d" "$root$d"; fi; done; '
-    'mkdir "$root/etc" "$root/dev"; '
-    'echo "enb:x:0:0:enb:/:/nonexistent" > "$root/etc/passwd"; echo "enb:x:0:" > "$root/etc/group"; '
-    ': > "$root/dev/null"; mount --bind /dev/null "$root/dev/null"; '
-    'mkdir -p "$root$project"; mount --rbind "$project" "$root$project"; '
-    'exec "$chroot" "$root" "$@"'
-)
-
 # $1: absolute mount point, $2: attempts 0.1 s apart. Exit 0 once nothing is mounted there, 1 if
 # something still is (the mount of a session that is ending goes within moments).
 _WAIT_GONE_SCRIPT = (
     _IS_MOUNTED + 'i=0; while m "$1"; do i=$((i+1)); '
     'if [ "$i" -ge "$2" ]; then exit 1; fi; sleep 0.1; done'
 )
-
-# Runs on the head as `python -I -c _PIPELINE_GUARD DPIPE_ARGV...`, the pipeline's parent. It
-# stops the pipeline (dpipe's whole process group: dpipe, ssh, sftp-server) on SIGTERM, SIGHUP or
-# SIGINT, and when its own parent, the process that mounted, dies: then it is re-parented, and
-# polling getppid() notices within 0.2 s whatever killed the parent. (PR_SET_PDEATHSIG would fire
-# when the *thread* that started it ends, and a node's mount is started from a short-lived
-# thread.) It exits with the pipeline's status.
-_PIPELINE_GUARD = """
-import os, signal, subprocess, sys, time
-parent = os.getppid()
-stop = []
-for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-    signal.signal(sig, lambda *_: stop.append(1))
-pipeline = subprocess.Popen(sys.argv[1:], preexec_fn=os.setpgrp)
-while pipeline.poll() is None and not stop and os.getppid() == parent:
-    time.sleep(0.2)
-
-def kill(sig):
-    try:
-        os.killpg(pipeline.pid, sig)
-    except OSError:
-        pass
-
-if pipeline.poll() is None:
-    kill(signal.SIGTERM)
-    try:
-        pipeline.wait(3)
-    except subprocess.TimeoutExpired:
-        pass
-kill(signal.SIGKILL)
-status = pipeline.wait()
-sys.exit(status if status >= 0 else 128 - status)
-"""
 
 _DPIPE_TOKEN = re.compile(r"[{}]?=[{}]?")
 
@@ -186,23 +131,14 @@ def find_sftp_server(candidates: tuple[str, ...] = SFTP_SERVER_PATHS) -> str:
                      "Fedora/RHEL: dnf install openssh-server)")
 
 
-def sftp_server_argv(sftp_server: str, project_dir: str, *, read_only: bool = False) -> list[str]:
+def sftp_server_argv(sftp_server: str, project_dir: str) -> list[str]:
     """Return the argv of an sftp-server that starts in ``project_dir``, logging to stderr."""
     # -d expands %d, %u and %%: keep a literal '%' in the path literal.
-    argv = [sftp_server, "-e", "-d", project_dir.replace("%", "%%")]
-    return argv + (["-R"] if read_only else [])
-
-
-def jailed_argv(server_argv: list[str], project_dir: str, jail_root: str, *,
-                unshare: str = "unshare", chroot: str = "/usr/sbin/chroot") -> list[str]:
-    """Return ``server_argv`` wrapped to run in a chroot holding only ``project_dir`` (see the
-    module documentation); ``jail_root`` is an empty folder the caller removes afterwards."""
-    return [unshare, "--user", "--map-root-user", "--mount", "--", "/bin/sh", "-c", _JAIL_SCRIPT,
-            "enb-sftp-jail", chroot, jail_root, project_dir, *server_argv]
+    return [sftp_server, "-e", "-d", project_dir.replace("%", "%%")]
 
 
 def sshfs_argv(project_dir: str, mount_point: str, *, passive_option: str = "passive",
-               follow_outside_symlinks: bool = False, read_only: bool = False) -> list[str]:
+               follow_outside_symlinks: bool = False) -> list[str]:
     """Return the node-side sshfs argv: foreground, SFTP on stdin/stdout, no reconnection.
 
     ``passive_option`` is ``passive`` (sshfs >= 3.7) or its old name ``slave``. ``-f`` keeps
@@ -212,8 +148,6 @@ def sshfs_argv(project_dir: str, mount_point: str, *, passive_option: str = "pas
     argv = ["sshfs", "-f", f":{project_dir}", mount_point, "-o", passive_option, "-o", "idmap=user"]
     if follow_outside_symlinks:
         argv += ["-o", "no_contain_symlinks"]
-    if read_only:
-        argv += ["-o", "ro"]
     return argv
 
 
@@ -227,7 +161,7 @@ def dpipe_argv(dpipe: str, left: list[str], right: list[str]) -> list[str]:
 
 def guarded_argv(argv: list[str], python: str | None = None) -> list[str]:
     """Return ``argv`` run under the pipeline guard, which ends it when this process dies."""
-    return [python or sys.executable or "python3", "-I", "-c", _PIPELINE_GUARD, *argv]
+    return shipped.python_argv(python or sys.executable or "python3", "pipeline_guard", *argv)
 
 
 def _parse_probe(stdout: str) -> dict[str, list[str]]:
@@ -246,8 +180,8 @@ class ReverseMount:
     called from another thread while :meth:`start` runs, which then gives up, cleans up and
     raises :class:`MountError` before :meth:`stop` returns. ``mount_point`` is
     absolute or relative to the remote user's home (``~/`` allowed). ``timeout`` bounds the
-    wait for the mount to appear. ``confine`` and ``read_only``: see the module documentation.
-    Commands go through ``runner`` (a :class:`~enb.transport.runner.FakeRunner` in tests).
+    wait for the mount to appear.
+    Commands go through ``runner`` (one that records them, in tests).
     A live mount found at the mount point is given :attr:`GONE_WAIT` seconds to go (the mount of
     a session whose head just died) before it is refused as in use.
     """
@@ -261,8 +195,6 @@ class ReverseMount:
                  ssh_options: SshOptions | None = None,
                  sftp_server: str | None = None,
                  dpipe: str = "dpipe",
-                 confine: bool = False,
-                 read_only: bool = False,
                  follow_outside_symlinks: bool = True,
                  timeout: float = 30.0):
         mount_point = os.fspath(mount_point)
@@ -277,13 +209,10 @@ class ReverseMount:
         self.ssh_options = ssh_options or SshOptions()
         self.sftp_server = sftp_server
         self.dpipe = dpipe
-        self.confine = confine
-        self.read_only = read_only
         self.follow_outside_symlinks = follow_outside_symlinks
         self.timeout = timeout
         self._remote_path: str | None = None
         self._process: BackgroundProcess | None = None
-        self._jail_root: str | None = None
         self._state = threading.Condition()
         self._starting = False
         self._cancelled = False
@@ -342,8 +271,7 @@ class ReverseMount:
         sshfs = sshfs_argv(self.project_dir, remote_path,
                            passive_option="passive" if "passive" in options else "slave",
                            follow_outside_symlinks=(self.follow_outside_symlinks
-                                                    and "no_contain_symlinks" in options),
-                           read_only=self.read_only)
+                                                    and "no_contain_symlinks" in options))
         # Keepalives make a dead head or node end the session instead of leaving it hanging.
         right = self.ssh_options.argv(
             self.node, sshfs, server_alive_interval=self.ssh_options.server_alive_interval or 15)
@@ -371,7 +299,6 @@ class ReverseMount:
             return
         if not node_reachable:
             process.stop()
-            self._remove_jail()
             self._remote_path = None
             return
         stopped = False
@@ -383,7 +310,7 @@ class ReverseMount:
             stopped = True
             unreachable = classify_ssh_failure(first, self.node)
             if unreachable is not None:
-                log.warning("%s: could not reach the node to unmount %s (%s); the mount ended with "
+                logger.warning("%s: could not reach the node to unmount %s (%s); the mount ended with "
                             "the connection", self.node, self._remote_path, unreachable)
             elif first.returncode != 0:
                 second = self._unmount("-uz")
@@ -394,7 +321,6 @@ class ReverseMount:
         finally:
             if not stopped:  # an error or Ctrl-C above: still leave nothing running
                 process.stop()
-            self._remove_jail()
             self._remote_path = None
 
     def __enter__(self) -> "ReverseMount":
@@ -426,20 +352,7 @@ class ReverseMount:
         return result
 
     def _server_argv(self) -> list[str]:
-        server = sftp_server_argv(self.sftp_server or find_sftp_server(), self.project_dir,
-                                  read_only=self.read_only)
-        if not self.confine:
-            return server
-        unshare = self._tool("unshare")
-        chroot = self.runner.which("chroot") or "/usr/sbin/chroot"
-        check = self.runner.run([unshare, "--user", "--map-root-user", "--mount", "true"], timeout=10)
-        if not check.ok:
-            raise MountError("a confined mount needs unprivileged user namespaces on this machine, "
-                             f"but unshare failed ({check.stderr.strip() or check.returncode}); "
-                             "enable them (sysctl kernel.unprivileged_userns_clone=1, or an AppArmor "
-                             "profile for unshare) or mount without confine")
-        self._jail_root = tempfile.mkdtemp(prefix="enb-sftp-jail-")
-        return jailed_argv(server, self.project_dir, self._jail_root, unshare=unshare, chroot=chroot)
+        return sftp_server_argv(self.sftp_server or find_sftp_server(), self.project_dir)
 
     def _prepare_mount_point(self) -> dict[str, list[str]]:
         """Create the mount point on the node and make sure it is free; return the probe's facts."""
@@ -457,7 +370,7 @@ class ReverseMount:
             facts = _parse_probe(self._check_ssh(self._ssh(_PROBE_SCRIPT, self.mount_point)).stdout)
             state = facts.get("state", ["?"])[0]
         if state == "stale":  # left by a session that died: nobody can use it any more
-            log.info("%s: removing a dead mount at %s", self.node, path)
+            logger.info("%s: removing a dead mount at %s", self.node, path)
             self._check_ssh(self._unmount("-uz", path))
             facts = _parse_probe(self._check_ssh(self._ssh(_PROBE_SCRIPT, self.mount_point)).stdout)
             state = facts.get("state", ["?"])[0]
@@ -515,16 +428,6 @@ class ReverseMount:
                 if unmount:
                     self._unmount("-uz")
         except Exception:  # the start error is the one worth reporting
-            log.debug("%s: cleanup after a failed mount failed", self.node, exc_info=True)
+            logger.debug("%s: cleanup after a failed mount failed", self.node, exc_info=True)
         finally:
-            self._remove_jail()
             self._remote_path = None
-
-    def _remove_jail(self) -> None:
-        # The jail's mounts lived in the namespace of the stopped sftp-server: the folder is empty.
-        if self._jail_root is not None:
-            try:
-                os.rmdir(self._jail_root)
-            except OSError:
-                log.warning("could not remove the sftp-server jail folder %s", self._jail_root)
-            self._jail_root = None

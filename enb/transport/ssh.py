@@ -6,8 +6,8 @@ the login shell of the remote user); it is built with :func:`shlex.join`, so eve
 whatever it contains, reaches the remote program as one literal word. The remote login shell
 must be POSIX-like (sh, bash, dash, zsh, ksh).
 
-Commands run through a :class:`~enb.transport.runner.Runner`, which tests replace with a
-:class:`~enb.transport.runner.FakeRunner` that records the argv.
+Commands run through a :class:`~enb.transport.runner.Runner`, which tests replace with one
+that records the argv.
 """
 from __future__ import annotations
 

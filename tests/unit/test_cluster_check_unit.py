@@ -18,13 +18,17 @@ import enb.cluster.checks as cluster_check
 from enb.cluster import cli as cluster_cli
 from enb.__main__ import main as enb_main
 from enb.cluster.checks import HEAD, CheckResult, Status, check_cluster, quick_check
-from enb.cluster.facts import (MARKER, NODE_SCRIPT, encode_args, parse_facts, port_ranges,
+from enb.shipped import source
+from enb.cluster.facts import (MARKER, encode_args, parse_facts, port_ranges,
                                probe_port)
-from enb.transport import ClusterNode, CommandResult, FakeRunner, SshOptions, SubprocessRunner
+from enb.transport import ClusterNode, SshOptions, SubprocessRunner
+from tests.fakes import FakeRunner
 
 GOOD = ClusterNode("10.0.0.2", ssh_user="alice", ssh_key="/keys/id_node", cpu_limit=2)
 OTHER = ClusterNode("10.0.0.3", ssh_port=2222)
 PORTS = dict(ray_port=20000, ray_port_count=40)   # workers 20016-20039
+
+NODE_FACTS = source("node_facts")  # the facts program, as nodes get it on stdin
 
 
 def facts(**overrides) -> dict:
@@ -105,7 +109,7 @@ def test_one_ssh_call_per_node_runs_the_script_from_stdin_with_the_node_settings
     # A node binds its own services and the worker range, not the head's GCS port.
     assert args["bind"] == "20002-20007,20016-20039"
     assert args["tmp"] == "/tmp" and args["tools"] == "sshfs,fusermount,fusermount3,findmnt"
-    assert set(runner.inputs) == {NODE_SCRIPT}
+    assert set(runner.inputs) == {NODE_FACTS}
 
 
 def test_the_head_runs_the_same_script_locally_binding_every_head_port():
@@ -388,7 +392,7 @@ def test_the_script_reports_versions_tools_and_ports_it_cannot_bind():
         taken.listen()
         result = subprocess.run([sys.executable, "-", *encode_args(
             bind=port_ranges([first + 2, first + 3]), tools="sh,no-such-tool-here", tmp="/tmp")],
-            input=NODE_SCRIPT, capture_output=True, text=True, timeout=30)
+            input=NODE_FACTS, capture_output=True, text=True, timeout=30)
     found = parse_facts(result.stdout)
     assert found is not None, result.stderr
     assert found["python"] == list(sys.version_info[:3]) and found["executable"] == sys.executable
@@ -518,7 +522,7 @@ def test_the_command_exits_2_for_a_missing_or_empty_cluster_file(tmp_path, capsy
 
 def test_the_facts_script_reports_a_digest_of_enb_equal_to_the_heads(tmp_path):
     from enb.cluster.facts import package_digest
-    done = subprocess.run([sys.executable, "-", *encode_args(timeout=1)], input=NODE_SCRIPT,
+    done = subprocess.run([sys.executable, "-", *encode_args(timeout=1)], input=NODE_FACTS,
                           capture_output=True, text=True, timeout=60, cwd=tmp_path,
                           env=dict(os.environ, PYTHONPATH=os.path.dirname(
                               os.path.dirname(os.path.abspath(enb.__file__)))))
@@ -589,7 +593,7 @@ def test_the_facts_script_counts_listeners_as_busy_but_not_time_wait_left_by_an_
         closed_listener.close()
         busy_port = listener.getsockname()[1]
         done = subprocess.run([sys.executable, "-", *encode_args(
-            bind=f"{busy_port},{old_port}", timeout=1)], input=NODE_SCRIPT,
+            bind=f"{busy_port},{old_port}", timeout=1)], input=NODE_FACTS,
             capture_output=True, text=True, timeout=60)
     reported = parse_facts(done.stdout)
     assert reported["busy_ports"] == {str(busy_port): "EADDRINUSE"}, done.stdout + done.stderr

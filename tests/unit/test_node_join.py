@@ -13,7 +13,8 @@ from enb.cluster import remote_node
 from enb.cluster.remote_node import AliveRayNodes, HeadStatus, NodeJoinContext
 from enb.executors._ray.session import WORKDIR_ENV, PortPlan
 from enb.shipped import source
-from enb.transport import ClusterNode, FakeRunner, SshOptions
+from enb.transport import ClusterNode, SshOptions
+from tests.fakes import FakeRunner
 from tests.ray_argv import PORT_FLAGS, SESSION, flag_values
 
 

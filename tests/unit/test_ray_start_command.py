@@ -12,8 +12,7 @@ import pytest
 
 from enb.executors._ray.agent import agent_run_argv, agent_sweep_argv, loggable_argv
 from enb.executors._ray.session import SESSION_ENV, WORKDIR_ENV
-from enb.executors._ray.start_command import (HEAD_RAY_START, NODE_RAY_START,
-                                              accepted_ray_start_flags, ray_start_argv,
+from enb.executors._ray.start_command import (accepted_ray_start_flags, ray_start_argv,
                                               ray_start_env)
 from enb.shipped import source
 from tests.ray_argv import PLAN, PORT_FLAGS, SESSION, flag_values, head_argv, node_argv
@@ -25,7 +24,7 @@ needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None
 
 def test_head_argv_pins_every_port_inside_the_plan():
     argv = head_argv(num_cpus=2)
-    assert argv[:4] == ["/venv/bin/python", "-c", HEAD_RAY_START, "start"]
+    assert argv[:4] == ["/venv/bin/python", "-c", source("ray_start"), "start"]
     values = flag_values(argv)
     for flag in set(PORT_FLAGS) - {"--dashboard-port"}:
         assert int(values[flag]) in PLAN, flag
@@ -77,8 +76,8 @@ def test_dashboard_is_off_unless_asked_and_then_local_and_in_range():
 
 def test_a_node_runs_ray_start_through_the_wait_for_the_head():
     argv = node_argv()
-    assert argv[:4] == ["python3", "-c", NODE_RAY_START, "start"]
-    assert "<enb node ray start>" in loggable_argv(argv) and "socket" not in loggable_argv(argv)
+    assert argv[:4] == ["python3", "-c", source("ray_start"), "start"]
+    assert "<enb ray_start>" in loggable_argv(argv) and "socket" not in loggable_argv(argv)
 
 
 def test_node_argv_joins_the_head_with_the_same_port_offsets():

@@ -2,14 +2,18 @@
 (FakeRunner records every command; enb.cluster.connections, enb.cluster.preflight)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 from enb.cluster.connections import SharedSshConnections
 from enb.cluster.executor import SshRayClusterExecutor
 from enb.executors._ray.session import RaySession
-from enb.transport import ClusterNode, FakeRunner, SshOptions
+from enb.transport import ClusterNode, SshOptions
+from tests.fakes import FakeRunner
 from tests.ray_argv import SESSION
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def connections(nodes, runner, **ssh) -> SharedSshConnections:
@@ -72,7 +76,8 @@ def test_shared_connections_are_ended_at_exit_too():
     script = """if True:
         import atexit
         from enb.cluster.connections import SharedSshConnections
-        from enb.transport import ClusterNode, FakeRunner, SshOptions
+        from enb.transport import ClusterNode, SshOptions
+        from tests.fakes import FakeRunner
         runner = FakeRunner()
         shared = SharedSshConnections([ClusterNode("10.0.0.7"), ClusterNode("10.0.0.8")],
                                       SshOptions(), control_dir="/tmp/enb-ray-0123456789",
@@ -84,7 +89,7 @@ def test_shared_connections_are_ended_at_exit_too():
         atexit.register(end)
     """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['10.0.0.7', '10.0.0.8']", done.stderr
 

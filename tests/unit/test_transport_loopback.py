@@ -8,7 +8,6 @@ except when the CI variable is set: there a missing tool is a failure, not a sil
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import socket
 import subprocess
@@ -18,7 +17,7 @@ import time
 import pytest
 
 from enb.transport.cluster_csv import ClusterNode, current_user
-from enb.transport.mount import MountError, ReverseMount, find_sftp_server, jailed_argv, sftp_server_argv
+from enb.transport.mount import MountError, ReverseMount, find_sftp_server
 from enb.transport.ssh import NodeUnreachable, SshFailureKind, SshOptions, classify_ssh_failure, run_on_node
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -310,40 +309,6 @@ def test_mount_of_unreachable_node_raises_node_unreachable(sshd, project, mount_
     with pytest.raises(NodeUnreachable) as info:
         ReverseMount(node, project, mount_point=str(mount_point), ssh_options=sshd.options).start()
     assert info.value.failure.kind is SshFailureKind.CONNECTION_REFUSED
-
-
-def test_confined_mount_works_and_its_server_sees_only_the_project(sshd, project, mount_point, tmp_path):
-    secret = tmp_path / "secret.txt"
-    secret.write_text("not for the nodes\n")
-    with ReverseMount(sshd.node, project, mount_point=str(mount_point), ssh_options=sshd.options,
-                      confine=True, timeout=20) as mount:
-        (mount_point / "from_node.txt").write_text("through the jail\n")
-        assert (project / "from_node.txt").read_text() == "through the jail\n"
-        jail = mount._jail_root
-    assert not os.path.exists(jail)
-
-    # Speak SFTP to a jailed sftp-server directly, as a hostile node could.
-    jail = tmp_path / "jail"
-    jail.mkdir()
-    server = jailed_argv(sftp_server_argv(find_sftp_server(), str(project)), str(project), str(jail))
-    wrapper = tmp_path / "jailed-sftp-server"
-    wrapper.write_text("#!/bin/sh\nexec " + shlex.join(server) + "\n")
-    wrapper.chmod(0o755)
-
-    def sftp(command: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["sftp", "-b", "-", "-D", str(wrapper)], input=command + "\n",
-                              capture_output=True, text=True, timeout=30)
-
-    assert sftp(f'get "{project}/from_head.txt" {tmp_path}/copy.txt').returncode == 0
-    assert (tmp_path / "copy.txt").read_text() == "written on the head\n"
-    for escape in [f"get {secret} {tmp_path}/stolen", f'get "{project}/../secret.txt" {tmp_path}/stolen',
-                   f"ls {tmp_path}", "ls /root", "get /etc/shadow /dev/null"]:
-        result = sftp(escape)
-        assert result.returncode != 0 or "secret" not in result.stdout, escape
-    assert not (tmp_path / "stolen").exists()
-    listing = sftp(f"ls -a {tmp_path}").stdout
-    assert "secret.txt" not in listing and "project with blank" in listing
-    assert os.listdir(jail) == []
 
 
 _MOUNT_THEN_WAIT = """

@@ -20,11 +20,11 @@ from typing import Mapping, Sequence
 
 from ... import shipped
 from .session import RaySession
-from .start_command import HEAD_RAY_START, NODE_RAY_START
 
 logger = logging.getLogger(__name__)
 
 _WORKER_STREAMS = (b"enb-worker-out ", b"enb-worker-err ")
+_WARNING = "enb-warning: "
 
 
 def agent_run_argv(python: str, session: RaySession, ray_argv: Sequence[str],
@@ -58,8 +58,7 @@ def agent_sweep_argv(python: str, session: RaySession) -> list[str]:
 
 def loggable_argv(argv: Sequence[str]) -> str:
     """Return ``argv`` as a shell line for logs, the programs run with ``-c`` elided."""
-    return shipped.loggable(argv, ((NODE_RAY_START, "<enb node ray start>"),
-                                   (HEAD_RAY_START, "<enb head ray start>")))
+    return shipped.loggable(argv)
 
 
 class AgentProcess:
@@ -98,7 +97,10 @@ class AgentProcess:
                 continue
             line = raw_line.decode(errors="replace").rstrip()
             self._tail.append(line)
-            logger.debug("[%s] %s", self.label, line)
+            if line.startswith(_WARNING):  # ray does something its own way (internals.warn)
+                logger.warning("[%s] %s", self.label, line[len(_WARNING):])
+            else:
+                logger.debug("[%s] %s", self.label, line)
             if line.startswith("enb-agent: started"):
                 self.started.set()
             elif line == "enb-agent: flushed":

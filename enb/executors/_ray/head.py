@@ -16,42 +16,23 @@ from typing import Mapping
 
 from ...shipped import node_agent
 from ..base import ExecutorStartError
+from . import internals
 from .agent import AgentProcess, agent_run_argv, forwards_worker_output
+from .internals import RAY_SETTINGS, RAY_SETTINGS_WITHOUT_DASHBOARD
 from .session import PortPlan, RaySession, is_session_dir
 from .start_command import (accepted_ray_start_flags, busy_service_ports, has_ray_dashboard,
-                            ray_start_argv, ray_start_env)
+                            ray_start_argv, ray_start_env, usable_system_config)
 
 logger = logging.getLogger(__name__)
 
 _AUTH_ENV = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_TOKEN")
 
-#: ray settings every session's head starts with (its system config reaches every node's
-#: raylet and worker).
-#:
-#: - ray lowers its workers' priority by 15 (nice) by default, so that its own services stay
-#:   responsive. enb's workers are the job: on a machine shared with other work they must get
-#:   the share local-process workers get (the script's own priority), not a sixteenth of it.
-#: - A raylet connects to its own object store while the store is still starting; when the
-#:   first attempt comes too early it waits a whole second before the next, which made about
-#:   every other ray start here take 2.9 s instead of 1.9 s. Attempts every 50 ms, within the
-#:   same 10 s as ray's default (10 attempts, 1 s apart).
-RAY_SETTINGS = {"worker_niceness": 0,
-                "raylet_client_connect_timeout_milliseconds": 50,
-                "raylet_client_num_connect_attempts": 200}
-
-#: ...and those of a session without ray's dashboard. Every task's state changes are sent to
-#: the GCS as "task events", which only the dashboard and ray's state API read; while they are
-#: on, a driver's ``ray.shutdown()`` often waits 0.25 s for its last batch (12 runs of 17
-#: here; 0.002-0.006 s in 8 of 8 without), at the end of every run.
-RAY_SETTINGS_WITHOUT_DASHBOARD = {"task_events_report_interval_ms": 0}
-
-
 def ray_logs_tail(ray_temp_dir: str, lines: int = 8) -> str:
     """Return the last lines of the logs of ray's own services in a session (what a failed
     start says there, e.g. a raylet that could not bind a port), before teardown removes them."""
-    logs = os.path.join(ray_temp_dir, "session_latest", "logs")
+    logs = os.path.join(ray_temp_dir, internals.SESSION_LOGS)
     out = []
-    for name in ("raylet.err", "raylet.out", "gcs_server.err", "gcs_server.out"):
+    for name in internals.SERVICE_LOGS:
         try:
             with open(os.path.join(logs, name), encoding="utf-8", errors="replace") as log:
                 tail = [line.rstrip() for line in collections.deque(log, maxlen=lines)]
@@ -61,20 +42,6 @@ def ray_logs_tail(ray_temp_dir: str, lines: int = 8) -> str:
             out.append(f"--- {name} (last lines):\n" + "\n".join(tail))
     return ("\n" + "\n".join(out)) if out else ""
 
-
-
-def _refresh_ray_auth() -> None:
-    """Make this process's ray reread the auth settings from the environment.
-
-    ray caches the auth mode and token per process; a driver that connects to a second session
-    (with a new token) must drop the cache. These are the calls ray's own test helpers use.
-    """
-    try:
-        from ray._raylet import AuthenticationTokenLoader, Config  # noqa: PLC0415
-        Config.initialize("")
-        AuthenticationTokenLoader.instance().reset_cache()
-    except Exception as error:  # pragma: no cover - a ray without token auth
-        logger.debug("could not refresh ray's auth settings: %s", error)
 
 
 def _read_address(path: str) -> str | None:
@@ -111,7 +78,7 @@ class DriverConnection:
         os.environ["RAY_AUTH_MODE"] = "token"
         os.environ["RAY_AUTH_TOKEN_PATH"] = self.session.token_path
         os.environ.pop("RAY_AUTH_TOKEN", None)
-        _refresh_ray_auth()
+        internals.refresh_auth()
         started = time.monotonic()
         ray.init(address=address, namespace=self.session.tag, logging_level=logging.WARNING,
                  runtime_env=dict(runtime_env) if runtime_env else None,
@@ -123,7 +90,7 @@ class DriverConnection:
             import ray  # noqa: PLC0415
             if ray.is_initialized():
                 ray.shutdown()
-        except Exception as error:  # keep tearing down
+        except Exception as error:  # noqa: BLE001 - keep tearing down
             logger.warning("ray.shutdown failed: %s", error)
         if self._saved_env is not None:
             for name, value in self._saved_env.items():
@@ -132,7 +99,7 @@ class DriverConnection:
                 else:
                     os.environ[name] = value
             self._saved_env = None
-            _refresh_ray_auth()
+            internals.refresh_auth()
 
 
 class RayHead:
@@ -205,7 +172,8 @@ class RayHead:
             self.plan, python=sys.executable, head=True, session=self.session,
             num_cpus=self.num_cpus, object_store_memory=self.object_store_memory,
             include_dashboard=self.include_dashboard, node_name=self.session.node_name(),
-            node_ip_address=self.node_ip_address, system_config=self.system_config,
+            node_ip_address=self.node_ip_address,
+            system_config=usable_system_config(self.system_config),
             accepted_flags=accepted_ray_start_flags(), log_monitor=not self.forward_worker_output)
         env = ray_start_env(self.plan, self.session, workdir=self.workdir)
         logger.info("starting the ray head (ports %s, temp dir %s)",
@@ -218,7 +186,7 @@ class RayHead:
 
     def wait_until_serving(self) -> str:
         """Wait until the head serves; return its GCS address (or raise ExecutorStartError)."""
-        address_file = os.path.join(self.session.ray_temp_dir, "ray_current_cluster")
+        address_file = os.path.join(self.session.ray_temp_dir, internals.ADDRESS_FILE)
         deadline = time.monotonic() + self.start_timeout
         while not (address := _read_address(address_file)):
             if not self._agent.running:

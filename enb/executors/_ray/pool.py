@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping
 import enb
 
 from ..base import Pool, WorkerLostError
+from . import internals
 from .session import WORKDIR_ENV
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,6 @@ class NodeProbe:
 # Driver side
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
-_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
 
 
 def translate_error(error: BaseException, node_names: Mapping[str, str] | None = None
@@ -142,7 +142,7 @@ def translate_error(error: BaseException, node_names: Mapping[str, str] | None =
     if isinstance(error, ray_errors.RayError):
         message = f"{type(error).__name__}: {error}"
         node = None
-        for address in _IPV4.findall(str(error)):
+        for address in internals.addresses_in_error(error):
             if node_names and address in node_names:
                 node = node_names[address]
                 break
@@ -174,7 +174,7 @@ class _TaskFuture(concurrent.futures.Future):
             import ray  # noqa: PLC0415
             try:
                 ray.cancel(self._object_ref, force=False)
-            except Exception as error:  # the task may have finished meanwhile
+            except Exception as error:  # noqa: BLE001 - the task may have finished meanwhile
                 logger.debug("ray.cancel failed: %s", error)
         return cancelled
 

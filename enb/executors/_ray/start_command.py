@@ -1,8 +1,9 @@
 """The ``ray start`` command of a session's head and nodes: argv, environment, accepted flags.
 
-Pure construction (no ray import, no process started): the installed ray is read only for the
-options its ``ray start`` accepts, cached per interpreter and ray version. The bootstraps below
-are the Python source ``ray start`` runs through (``python -c SOURCE start ...``).
+Pure construction (no ray import, no process started). ``ray start`` runs through the bootstrap
+of :mod:`enb.executors._ray.internals` (``python -c SOURCE start ...``), which leaves out the
+sleeps of ray's own start. What the installed ray accepts (``ray start``'s options, its config
+keys) is read once per interpreter and ray version and cached in :func:`flags_cache_path`.
 """
 from __future__ import annotations
 
@@ -12,144 +13,12 @@ import os
 import sys
 from typing import Iterable, Mapping
 
+from ... import shipped
 from ...rowboard import NODE_DIR_ENV
+from . import internals
 from .session import SESSION_ENV, WORKDIR_ENV, PortPlan, RaySession
 
 logger = logging.getLogger(__name__)
-
-
-#: What both ``ray start`` bootstraps below add: once ray has started a node's raylet, it
-#: asks the GCS for the node (``services.get_node``) 0.1 s later; the raylet registers only
-#: when its two agents are up (~0.3 s), and a node not yet registered costs a whole second of
-#: sleep before ray asks again (``GlobalStateAccessor::GetNode`` in ray's
-#: src/ray/gcs/gcs_client/global_state_accessor.cc): ~0.7 s of every start, head or node.
-#: This asks first, every 20 ms, and calls ray's ``get_node`` once the node is there (only
-#: where ray's call site is the one this was written against; else ray waits as it always
-#: does).
-OWN_NODE_WAIT = """\
-try:
-    import inspect, time
-    import ray._private.node
-    import ray._private.services as services
-    from ray._raylet import GcsClient
-    from ray.core.generated.gcs_service_pb2 import GetAllNodeInfoRequest
-
-    def _wait_then(get_node):
-        def get_registered_node(gcs_address, node_id, *args, **kwargs):
-            try:
-                gcs = GcsClient(address=gcs_address)
-                # this node only: on a large cluster every starting node asks 50 times a second
-                this_node = [GetAllNodeInfoRequest.NodeSelector(node_id=bytes.fromhex(node_id))]
-                end = time.monotonic() + 30
-                while time.monotonic() < end and not gcs.get_all_node_info(
-                        timeout=5, node_selectors=this_node):
-                    time.sleep(0.02)
-            except Exception as error:
-                print(f"enb: cannot look for the node ({error!r}); ray waits instead",
-                      file=sys.stderr)
-            return get_node(gcs_address, node_id, *args, **kwargs)
-        return get_registered_node
-
-    if "ray._private.services.get_node(" in inspect.getsource(ray._private.node.Node.__init__):
-        services.get_node = _wait_then(services.get_node)
-except Exception as error:
-    print(f"enb: ray waits for its node as usual ({error!r})", file=sys.stderr)
-"""
-
-
-#: What the head's ``ray start`` bootstrap adds: ray connects to the GCS it has just started
-#: at once, before the GCS listens (it takes ~50 ms to); gRPC refuses that first attempt and
-#: tries again only after its reconnect backoff, ~0.1 s later, on every head start. This waits
-#: until the GCS port takes connections, in 5 ms steps, before ray connects (only where ray's
-#: ``Node.start_gcs_server`` sets the GCS address, as the ray it was written against does;
-#: it stops waiting if the GCS exits, and leaves the rest to ray).
-GCS_PORT_WAIT = """\
-try:
-    import inspect, socket, time
-    import ray._private.node
-    import ray._private.ray_constants as ray_constants
-
-    def _then_wait_for_the_port(start_gcs_server):
-        def start_gcs_server_then_wait(self):
-            start_gcs_server(self)
-            try:
-                host, _, port = self._gcs_address.rpartition(":")
-                gcs = self.all_processes[ray_constants.PROCESS_TYPE_GCS_SERVER][0].process
-                end = time.monotonic() + 20
-                while time.monotonic() < end and gcs.poll() is None:
-                    try:
-                        socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
-                        break
-                    except OSError:
-                        time.sleep(0.005)
-            except Exception as error:
-                print(f"enb: cannot watch the GCS port ({error!r}); ray connects as usual",
-                      file=sys.stderr)
-        return start_gcs_server_then_wait
-
-    _start_gcs_server = ray._private.node.Node.start_gcs_server
-    if "self._gcs_address = " in inspect.getsource(_start_gcs_server):
-        ray._private.node.Node.start_gcs_server = _then_wait_for_the_port(_start_gcs_server)
-except Exception as error:
-    print(f"enb: ray connects to its GCS as usual ({error!r})", file=sys.stderr)
-"""
-
-
-#: How a node runs ``ray start``: ray's command is imported first (~0.5 s, while the head
-#: starts), then run as soon as the head can take the node. A ``ray start`` that comes too
-#: early sleeps a whole second when the GCS does not answer yet, and two when the head has not
-#: yet published its session or registered its own node: this waits for all three in steps of
-#: 50 ms (on any surprise, such as another ray's internals, it leaves the waiting to ray).
-NODE_RAY_START = """\
-import socket, sys, time
-from ray.scripts.scripts import main
-address = sys.argv[sys.argv.index("--address") + 1]
-host, _, port = address.rpartition(":")
-deadline = time.monotonic() + 120
-while time.monotonic() < deadline:
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=2).close()
-        break
-    except OSError:
-        time.sleep(0.05)
-try:
-    from ray._private.ray_constants import KV_NAMESPACE_SESSION
-    from ray._raylet import GcsClient
-    from ray.core.generated.gcs_service_pb2 import GetAllNodeInfoRequest
-    gcs = GcsClient(address=address)
-    head = GetAllNodeInfoRequest.NodeSelector(is_head_node=True)
-    while time.monotonic() < deadline and not (
-            gcs.internal_kv_get(b"session_name", KV_NAMESPACE_SESSION) is not None
-            and gcs.get_all_node_info(timeout=2, node_selectors=[head])):
-        time.sleep(0.05)
-except Exception as error:
-    print(f"enb: cannot wait for the head ({error!r}); ray start waits instead", file=sys.stderr)
-""" + OWN_NODE_WAIT + """
-main()
-"""
-
-
-#: How a head runs ``ray start``. Even with ``--include-dashboard false`` ray starts its
-#: dashboard server (with only its usage-statistics module) and waits for it to come up before
-#: starting the head's own node: one more Python process importing ray (~0.3 CPU-s), in series
-#: (~0.3-0.4 s of every start). Without a dashboard asked for, it is left out, as ray itself
-#: does when the dashboard fails to start; only where ray's call site is the one this was
-#: written against (else ray starts as it always does).
-HEAD_RAY_START = """\
-import inspect, sys
-from ray.scripts.scripts import main
-try:
-    import ray._private.node as node
-    import ray._private.services as services
-    if (sys.argv[sys.argv.index("--include-dashboard") + 1] == "false"
-            and "self._webui_url, process_info = ray._private.services.start_api_server("
-            in inspect.getsource(node.Node.start_api_server)):
-        services.start_api_server = lambda *args, **kwargs: (None, None)
-except Exception as error:
-    print(f"enb: ray's dashboard server starts after all ({error!r})", file=sys.stderr)
-""" + GCS_PORT_WAIT + OWN_NODE_WAIT + """
-main()
-"""
 
 
 def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySession,
@@ -161,9 +30,10 @@ def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySessi
                    ray_client: bool | None = None, log_monitor: bool = True) -> list[str]:
     """Return the argv of a blocking ``ray start`` for the head or a node of ``session``.
 
-    ray's command runs through :data:`HEAD_RAY_START` or :data:`NODE_RAY_START` with an explicit
-    interpreter (no PATH lookup of a ``ray`` script, and the head runs the same Python as the
-    driver). Flags missing
+    ray's command runs through the bootstrap of :mod:`enb.executors._ray.internals` with an
+    explicit interpreter (no PATH lookup of a ``ray`` script, and the head runs the same Python
+    as the driver). ``system_config`` is passed as given: see :func:`usable_system_config`.
+    Flags missing
     from ``accepted_flags`` (the installed ray's ``ray start`` options, see
     :func:`accepted_ray_start_flags`) are left out: a missing port flag is logged as a warning,
     since that port then falls outside the plan. ``ray_client``: whether the head's ray has
@@ -216,7 +86,7 @@ def ray_start_argv(plan: PortPlan, *, python: str, head: bool, session: RaySessi
                 ("--log-style", "record", False), ("--log-color", "false", False)]
 
     accepted = None if accepted_flags is None else frozenset(accepted_flags)
-    argv = [python, "-c", HEAD_RAY_START if head else NODE_RAY_START, "start"]
+    argv = shipped.python_argv(python, "ray_start", "start", isolated=False)
     for flag, value, is_port in options:
         if accepted is not None and flag not in accepted:
             if is_port:
@@ -309,35 +179,30 @@ def accepted_ray_start_flags() -> frozenset | None:
 
     Read from ray's click command (nodes run the same ray version as the head, which ray
     enforces). Importing it costs ~0.5 s, on the critical path of starting a head, so the set is
-    cached per interpreter and ray version in :func:`flags_cache_path`. None when ray cannot be
-    imported: then nothing is filtered.
+    cached per interpreter and ray version. None when ray cannot be read: then nothing is
+    filtered.
     """
-    version = installed_ray_version()
-    key = f"{os.path.realpath(sys.executable)} ray={version}"
-    cache = flags_cache_path()
-    if version is not None:
-        try:
-            with open(cache, encoding="utf-8") as cached:
-                found = json.load(cached).get(key)
-            if isinstance(found, list) and all(isinstance(flag, str) for flag in found):
-                return frozenset(found)
-        except (OSError, ValueError, AttributeError):
-            pass
-    try:
-        from ray.scripts.scripts import start  # noqa: PLC0415 (optional dependency)
-    except Exception as error:  # pragma: no cover - ray missing or broken
-        logger.debug("cannot read ray start's options (%s); passing every flag", error)
-        return None
-    flags = frozenset(opt for param in start.params for opt in param.opts
-                      if opt.startswith("--"))
-    if version is not None:
-        _write_flags_cache(cache, key, flags)
-    return flags
+    flags = _cached("flags", internals.ray_start_options)
+    return None if flags is None else frozenset(flags)
+
+
+def usable_system_config(config: Mapping) -> dict:
+    """Return ``config`` without the keys the installed ray's config does not know.
+
+    One unknown key makes ray abort every start (``RayConfig::initialize`` is fatal on it):
+    each is said in a warning and left out, so ray uses its default there instead.
+    """
+    if not config:
+        return {}
+    asked = sorted(set(internals.SYSTEM_CONFIG_KEYS) | set(config))
+    known = _cached(f"config keys {','.join(asked)}",
+                    lambda: internals.known_system_config_keys(asked))
+    return internals.usable_system_config(config, known)
 
 
 def installed_ray_version() -> str | None:
     """Return the installed ray's version without importing ray (None: not installed)."""
-    from importlib import metadata  # noqa: PLC0415
+    from importlib import metadata  # noqa: PLC0415 -- only on a cache miss's path
     try:
         return metadata.version("ray")
     except metadata.PackageNotFoundError:
@@ -345,12 +210,39 @@ def installed_ray_version() -> str | None:
 
 
 def flags_cache_path() -> str:
-    """Return the file caching ``ray start``'s options (``$XDG_CACHE_HOME/enb``)."""
+    """Return the file caching what the installed ray accepts (``$XDG_CACHE_HOME/enb``)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, "enb", "ray-start-flags.json")
 
 
-def _write_flags_cache(path: str, key: str, flags: frozenset) -> None:
+def _cached(what: str, compute):
+    """Return ``compute()``, a sorted list of strings, cached per interpreter and ray version.
+
+    A None answer (ray could not be read) is not cached.
+    """
+    version = installed_ray_version()
+    key = f"{os.path.realpath(sys.executable)} ray={version}"
+    if what != "flags":  # the flags' entry keeps the key of the caches written before
+        key += f" {what}"
+    cache = flags_cache_path()
+    if version is not None:
+        try:
+            with open(cache, encoding="utf-8") as cached:
+                found = json.load(cached).get(key)
+            if isinstance(found, list) and all(isinstance(item, str) for item in found):
+                return found
+        except (OSError, ValueError, AttributeError):
+            pass
+    found = compute()
+    if found is None:
+        return None
+    found = sorted(found)
+    if version is not None:
+        _write_cache(cache, key, found)
+    return found
+
+
+def _write_cache(path: str, key: str, values: list[str]) -> None:
     """Add ``key`` to the cache file atomically; a cache that cannot be written is skipped."""
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
@@ -361,10 +253,10 @@ def _write_flags_cache(path: str, key: str, flags: frozenset) -> None:
                 entries = {}
         except (OSError, ValueError):
             entries = {}
-        entries[key] = sorted(flags)
+        entries[key] = values
         temporary = f"{path}.{os.getpid()}.tmp"
         with open(temporary, "w", encoding="utf-8") as out:
             json.dump(entries, out)
         os.replace(temporary, path)
     except OSError as error:
-        logger.debug("cannot cache ray start's options in %s: %s", path, error)
+        logger.debug("cannot cache what ray accepts in %s: %s", path, error)
