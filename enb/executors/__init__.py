@@ -1,10 +1,14 @@
 """Executors: where the rows of a table run. See :mod:`enb.executors.base` for the contract."""
 from __future__ import annotations
 
+import atexit
 import importlib
+import logging
 
 from .base import (Executor, ExecutorError, ExecutorStartError, Node, Pool,  # noqa: F401
                    WorkerLostError)
+
+logger = logging.getLogger(__name__)
 
 #: ``--executor`` name -> "module:class", imported only when chosen (ray is optional).
 BACKENDS = {
@@ -19,7 +23,8 @@ def executor_class(name: str) -> type[Executor]:
     try:
         module_name, class_name = BACKENDS[name].split(":")
     except KeyError:
-        raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(BACKENDS)}") from None
+        raise ValueError(f"unknown executor {name!r}; "
+                         f"choose one of {', '.join(BACKENDS)}") from None
     return getattr(importlib.import_module(module_name), class_name)
 
 
@@ -52,7 +57,6 @@ def get_executor(options) -> Executor:
     executor.start()
     _running[name] = (settings, executor)
     if len(_running) == 1:
-        import atexit
         atexit.register(shutdown_all)
     return executor
 
@@ -64,5 +68,4 @@ def shutdown_all() -> None:
         try:
             executor.shutdown()
         except Exception:  # noqa: BLE001 -- keep stopping the others
-            import logging
-            logging.getLogger("enb").exception("stopping the %s executor failed", executor.name)
+            logger.exception("stopping the %s executor failed", executor.name)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import concurrent.futures
 import dataclasses
+import inspect
 from typing import Any, Callable, ClassVar
 
 
@@ -66,7 +67,10 @@ class Pool(abc.ABC):
         """
 
     def close(self, cancel: bool = False) -> None:
-        """Release the pool. With ``cancel``, tasks that did not start are dropped."""
+        """Release the pool. With ``cancel``, tasks that did not start are dropped.
+
+        A closed pool takes no more tasks (:meth:`submit` raises RuntimeError).
+        """
 
     def end(self, future: concurrent.futures.Future, pid: int | None = None) -> bool:
         """End the task of ``future`` now, by ending its worker (replaced for later tasks).
@@ -118,7 +122,6 @@ class Executor(abc.ABC):
 
         Equal settings mean a running instance can be reused by later ``get_df`` calls.
         """
-        import inspect
         available = {
             "cpu_limit": options.cpu_limit,
             "ray_port": options.ray_port,
@@ -130,7 +133,7 @@ class Executor(abc.ABC):
             "remote_python": options.remote_python,
         }
         if options.ssh_known_hosts:
-            from ..transport import SshOptions
+            from ..transport import SshOptions  # noqa: PLC0415 -- only the cluster needs it
             available["ssh_options"] = SshOptions(known_hosts=options.ssh_known_hosts)
         accepted = inspect.signature(cls.__init__).parameters
         return {name: value for name, value in available.items() if name in accepted}

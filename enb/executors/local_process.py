@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import time
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable
 
@@ -26,7 +27,7 @@ def available_cpus() -> int:
 def _start_worker(workdir, initializer, initargs, parent=None):
     # Ctrl-C in a terminal reaches the whole process group: let the head decide what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from ..rows import die_with_parent, watch_parent
+    from ..rows import die_with_parent, watch_parent  # noqa: PLC0415 -- rows lies above
     die_with_parent(parent)
     if workdir:
         os.chdir(workdir)
@@ -54,7 +55,6 @@ def _dead_workers(pool) -> list:
     known = getattr(pool, "_enb_dead", None)
     if known is not None:
         return known
-    import time
     processes = list((getattr(pool, "_processes", None) or {}).items())
     # A worker's pipe closes as it exits, a moment before it can be reaped: wait for that.
     deadline = time.monotonic() + 1.0
@@ -77,6 +77,7 @@ class LocalProcessPool(Pool):
         self._initargs = initargs
         self._context = context
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._closed = False
 
     def _ensure_pool(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
@@ -87,6 +88,8 @@ class LocalProcessPool(Pool):
         return self._pool
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> concurrent.futures.Future:
+        if self._closed:
+            raise RuntimeError("cannot submit to a closed pool")
         try:
             pool = self._ensure_pool()
             inner = pool.submit(fn, *args)
@@ -137,6 +140,7 @@ class LocalProcessPool(Pool):
             _terminate(pool)
 
     def close(self, cancel: bool = False) -> None:
+        self._closed = True
         pool, self._pool = self._pool, None
         if pool is None:
             return
@@ -173,7 +177,7 @@ class LocalProcessExecutor(Executor):
 
     @property
     def nodes(self) -> tuple[Node, ...]:
-        from ..misc import get_node_ip
+        from ..misc import get_node_ip  # noqa: PLC0415 -- misc imports the options
         return (Node(name="head", address=get_node_ip(), cpus=self.workers, is_head=True),)
 
     @property

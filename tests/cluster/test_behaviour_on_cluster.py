@@ -1,4 +1,5 @@
-"""The executor behaviour suite (tests/executors/test_behaviour.py), on ssh-ray-cluster.
+"""The executor behaviour suite and the executor contract (tests/executors/test_behaviour.py,
+test_contract.py), on ssh-ray-cluster.
 
 The very same tests that run on local-process and local-ray run here on the head and two
 simulated nodes. They run in a pytest subprocess under the nodes' venv, because ray wants one
@@ -11,9 +12,10 @@ import subprocess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-# Every test of the suite runs here: none may be deselected or skipped on the cluster.
-BEHAVIOUR_TESTS = len(re.findall(r"^def test_", (REPO / "tests/executors/test_behaviour.py")
-                                 .read_text(), flags=re.MULTILINE))
+SUITES = ["tests/executors/test_behaviour.py", "tests/executors/test_contract.py"]
+# Every test of the suites runs here: none may be deselected or skipped on the cluster.
+BEHAVIOUR_TESTS = sum(len(re.findall(r"^def test_", (REPO / suite).read_text(),
+                                     flags=re.MULTILINE)) for suite in SUITES)
 
 
 def test_behaviour_suite_passes_on_the_ssh_ray_cluster(netns_cluster, venv_python, tmp_project):
@@ -22,7 +24,7 @@ def test_behaviour_suite_passes_on_the_ssh_ray_cluster(netns_cluster, venv_pytho
             "remote_python": str(venv_python), "ray_port": 27400 + (os.getpid() % 10) * 100}
     env = dict(os.environ, ENB_TEST_CLUSTER=json.dumps(spec))
     result = subprocess.run(
-        [str(venv_python), "-m", "pytest", "tests/executors/test_behaviour.py", "-k",
+        [str(venv_python), "-m", "pytest", *SUITES, "-k",
          "ssh-ray-cluster", "-q", "-p", "no:cacheprovider", "-x",
          f"--basetemp={tmp_project / 'pytest'}"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900)

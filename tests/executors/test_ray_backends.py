@@ -1,12 +1,12 @@
-"""local-ray against a real ray: pool semantics, failures, ports, and a teardown that stops
-only its own session (a ray started by 'someone else' on this machine survives it).
+"""local-ray against a real ray: ray's retries, ports, session files, and a teardown that stops
+only its own session (a ray started by 'someone else' on this machine survives it). The pool
+semantics every executor shares are in test_contract.py.
 
 One executor serves the module (a ray head takes seconds to start); the last tests stop and
 restart it. This process can drive one ray cluster at a time.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import importlib.util
 import os
 import shutil
@@ -200,42 +200,6 @@ def test_nodes_list_the_head_with_its_cpus(executor):
     assert executor.max_workers == 2
 
 
-def test_futures_complete_with_their_own_results(executor, tmp_path):
-    with executor.open_pool(record_init, (str(tmp_path), "a")) as pool:
-        futures = [pool.submit(whoami, i) for i in range(40)]
-        done, _ = concurrent.futures.wait(futures, timeout=120)
-        assert len(done) == 40
-        assert [f.result()[0] for f in futures] == list(range(40))
-
-
-def test_initializer_runs_once_per_worker_not_per_task(executor, tmp_path):
-    with executor.open_pool(record_init, (str(tmp_path), "once")) as pool:
-        results = [f.result(timeout=120) for f in [pool.submit(whoami, i) for i in range(60)]]
-    worker_pids = {pid for _, pid, label in results}
-    assert {label for _, _, label in results} == {"once"}
-    records = {int(name): (tmp_path / name).read_text().split() for name in os.listdir(tmp_path)}
-    assert set(records) == worker_pids  # every worker that ran a task was initialized ...
-    assert all(lines == ["once"] for lines in records.values())  # ... exactly once
-    assert len(worker_pids) < 60
-
-
-def test_interleaved_pools_each_see_their_own_state(executor, tmp_path):
-    with executor.open_pool(record_init, (str(tmp_path), "first")) as first, \
-            executor.open_pool(record_init, (str(tmp_path), "second")) as second:
-        futures = [(pool.submit(whoami, i), label) for i in range(30)
-                   for pool, label in ((first, "first"), (second, "second"))]
-        assert all(f.result(timeout=120)[2] == label for f, label in futures)
-
-
-def test_an_exception_of_fn_comes_through_as_itself_with_the_remote_traceback(executor, tmp_path):
-    with executor.open_pool(record_init, (str(tmp_path), "e")) as pool:
-        future = pool.submit(raise_value_error, "bad row 7")
-        with pytest.raises(ValueError, match="bad row 7") as caught:
-            future.result(timeout=120)
-    assert type(caught.value) is ValueError
-    assert "raise_value_error" in str(caught.value.__cause__)
-
-
 def test_a_worker_killed_once_is_retried_by_ray(executor, tmp_path):
     marker = tmp_path / "died"
     with executor.open_pool(record_init, (str(tmp_path), "r")) as pool:
@@ -253,16 +217,6 @@ def test_a_dead_worker_without_retries_is_a_worker_lost_error(executor, tmp_path
             assert pool.submit(whoami, 5).result(timeout=120)[0] == 5
     finally:
         executor.max_retries = 3
-
-
-def test_closing_with_cancel_drops_tasks_that_did_not_start(executor, tmp_path):
-    pool = executor.open_pool(record_init, (str(tmp_path), "c"))
-    futures = [pool.submit(nap, 0.5) for _ in range(20)]
-    pool.close(cancel=True)
-    assert sum(f.cancelled() for f in futures) >= 10
-    with pytest.raises(RuntimeError, match="closed"):
-        pool.submit(nap, 0)
-    concurrent.futures.wait(futures, timeout=120)
 
 
 def test_session_files_are_private_to_this_user(executor):
