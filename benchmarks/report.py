@@ -242,7 +242,7 @@ def markdown(document: dict) -> str:
         f"- repetitions: {suite.get('repetitions_done', 0)} of {suite['repetitions']}"
         + (f" (stopped early: {suite['stopped_early']})" if suite.get("stopped_early") else "")
         + ", interleaved per workload (ours on each "
-        f"executor, then enb 1.1.3, then the ideal); cells show median [min–max]",
+        "executor, then enb 1.1.3, then the ideal); cells show median [min–max]",
         f"- sizes: trivial {sizes['trivial_rows']:,} rows (enb 1.1.3: "
         f"{sizes['enb113_trivial_rows']:,} rows); CPU-bound {sizes['cpu_rows']} rows x "
         f"{sizes['cpu_samples']:,} samples; montecarlo-pi {sizes['montecarlo_rows']} rows x "

@@ -97,7 +97,7 @@ class SummaryTable(ATable):
     """A table whose rows are the groups of ``reference_df`` (enb 1.x: ``full_df``).
 
     ``column_to_properties``: the reference table's columns, kept as
-    ``reference_column_to_properties`` for subclasses. ``copy_df``: summarise a copy. 
+    ``reference_column_to_properties`` for subclasses. ``copy_df``: summarise a copy.
     ``group_by``: None (one group, "All"), a column, a list of columns, or a function of the
     DataFrame returning ``(label, DataFrame)`` pairs. ``include_all_group``: add a group
     "All" with every row. Group labels are strings (``str(label)``), unique; the index column

@@ -3,8 +3,9 @@
 The shape of the montecarlo-pi template: ``rows`` tasks of ``samples`` samples, no dataset
 folder (so the script itself is the experiment's single input file), the default worker
 count. Each row allocates its samples at once from numpy's global generator, as the
-template does, so workers are memory-heavy; the main process should stay small. The main process's peak RSS is read
-with ``getrusage(RUSAGE_SELF)`` at the end; the runner times the whole process.
+template does, so workers are memory-heavy; the main process should stay small. The main
+process's peak RSS is read with ``getrusage(RUSAGE_SELF)`` at the end; the runner times the
+whole process.
 """
 import json
 import os

@@ -78,7 +78,6 @@ def test_file_names_with_group_and_reference():
 
 
 def test_ini_sections_set_analyzer_attributes_unless_the_script_set_them(tmp_path, monkeypatch):
-    from enb.aanalysis import base
     from enb.config.aini import ini
 
     class IniAnalyzer(enb.aanalysis.ScalarNumericAnalyzer):

@@ -2,7 +2,6 @@
 and PNG files of the expected size, and summary tables equal to statistics computed here with
 numpy and scipy (not with enb)."""
 import ast
-import math
 import os
 
 import numpy as np

@@ -121,7 +121,8 @@ def drop(executor, config) -> dict:
 def main() -> None:
     config = json.loads(sys.argv[1])
     logging.basicConfig(level=logging.DEBUG if config.get("debug") else logging.INFO,
-                        stream=sys.stderr, format="%(relativeCreated)6.0f %(levelname)s %(name)s: %(message)s")
+                        stream=sys.stderr,
+                        format="%(relativeCreated)6.0f %(levelname)s %(name)s: %(message)s")
     from enb.cluster.executor import SshRayClusterExecutor
     from enb.transport import SshOptions
 

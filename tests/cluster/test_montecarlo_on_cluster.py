@@ -16,7 +16,8 @@ def test_montecarlo_pi_runs_on_all_three_nodes(netns_cluster, venv_python, tmp_p
     argv = [str(venv_python), "mp/montecarlo_pi_experiment.py",
             "--ssh_cluster_csv_path=enb_cluster.csv",
             "--known_hosts", str(netns_cluster.known_hosts), "--remote_python", str(venv_python),
-            "--ray_port", str(26400 + (os.getpid() % 10) * 100), "--ray_port_count", "100", "--cpu_limit", "1"]
+            "--ray_port", str(26400 + (os.getpid() % 10) * 100), "--ray_port_count", "100",
+            "--cpu_limit", "1"]
     result = subprocess.run(argv, cwd=tmp_project, env=env, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -36,8 +36,9 @@ def enb1_montecarlo_script() -> Path:
                          capture_output=True, text=True, timeout=300)
     if pip.returncode != 0:
         # PyPI is reachable in CI: there a failed download is a failure, not a skip.
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"cannot download enb {ENB1_VERSION} (offline?): "
-                    f"{pip.stderr.strip().splitlines()[-1:]}")
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(
+            f"cannot download enb {ENB1_VERSION} (offline?): "
+            f"{pip.stderr.strip().splitlines()[-1:]}")
     source = _read_from_distribution(downloads)
     cached.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("wb", dir=cached.parent, delete=False) as partial:

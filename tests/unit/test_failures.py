@@ -1,6 +1,5 @@
 """Failed rows are recorded (traceback, node, attempt) and --retry_failed reruns only them."""
 import json
-import os
 
 import pytest
 

@@ -117,7 +117,8 @@ def test_a_call_that_raises_makes_get_raise_with_the_remote_traceback():
 def test_a_call_that_kills_its_worker_fails_alone_after_three_attempts():
     doomed = dies.start()
     survivors = [sleepy.start(0.01) for _ in range(10)]
-    with pytest.raises(parallel.ParallelCallError, match=r"died \d times, the last time with no other call beside it"):
+    with pytest.raises(parallel.ParallelCallError,
+                       match=r"died \d times, the last time with no other call beside it"):
         parallel.get(doomed, timeout=60)
     assert parallel.get(survivors, timeout=60) == [0.01] * 10
 

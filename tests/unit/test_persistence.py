@@ -157,13 +157,13 @@ def test_objects_from_foreign_csv_cannot_run_code(tmp_path):
     path.write_text('__atable_index,index,o,row_created,row_updated\n'
                     f'"(1,)",1,"{payload}",x,y\n')
 
-    class O(ATable):
+    class Objects(ATable):
         @column_function(ColumnProperties("o", has_object_values=True))
         def set_o(self, index, row):
             row["o"] = 1
 
     with pytest.raises(CorruptedTableError, match="refusing"):
-        O(csv_support_path=path).get_df(target_indices=[1])
+        Objects(csv_support_path=path).get_df(target_indices=[1])
     assert not (tmp_path / "pwned").exists()
 
 

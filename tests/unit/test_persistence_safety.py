@@ -8,7 +8,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -224,7 +223,7 @@ def test_crafted_cells_types_files_and_journals_run_no_code(tmp_path):
         def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
-    class O(ATable):
+    class Objects(ATable):
         @enb.atable.column_function(ColumnProperties("o", has_object_values=True))
         def set_o(self, index, row):
             row["o"] = 1
@@ -235,7 +234,7 @@ def test_crafted_cells_types_files_and_journals_run_no_code(tmp_path):
         path.write_text('__atable_index,index,o,row_created,row_updated\n'
                         f'"(1,)",1,"{cell}",x,y\n')
         with pytest.raises(CorruptedTableError, match="refusing"):
-            O(csv_support_path=path).get_df(target_indices=[1])
+            Objects(csv_support_path=path).get_df(target_indices=[1])
     # a types file marking an undeclared column as pickled does not make it one
     path = tmp_path / "s.csv"
     cell = repr(pickle.dumps(Evil())).replace('"', '""')
@@ -253,7 +252,8 @@ def test_crafted_cells_types_files_and_journals_run_no_code(tmp_path):
             HEADER, ["(1,)"], {"index": "int", "v": "literal", "row_created": "str",
                                "row_updated": "str"},
             f'"(1,)",1,"__import__(\'os\').system(\'touch {marker}\')",t,t\n'.encode(), True))
-    with pytest.raises(CorruptedTableError, match=r"j\.csv\.journal:2: column 'v': cannot read .* as literal"):
+    with pytest.raises(CorruptedTableError,
+                       match=r"j\.csv\.journal:2: column 'v': cannot read .* as literal"):
         Padded(csv_support_path=path).get_df(target_indices=[1], fill=False)
     assert not marker.exists()
 
