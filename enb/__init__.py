@@ -12,7 +12,7 @@ __version__ = "2.0.0.dev0"
 
 _SUBMODULES = {"atable", "config", "executors", "experiment", "sets", "misc", "parallel_ray",
                "transport", "plugins", "log", "progress", "persistence", "engine", "rows",
-               "report", "parallel", "tcall", "tarlite",
+               "report", "parallel", "tcall", "tarlite", "cluster",
                # enb[compression] (numpy): loaded on first use, like every submodule
                "isets", "compression", "icompression", "pgm", "png", "jpg", "fits",
                # enb[plot] (matplotlib, scipy): loaded on first use, like every submodule

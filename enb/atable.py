@@ -12,6 +12,7 @@ import collections
 import collections.abc
 import functools
 import inspect
+import logging
 import os
 
 # enb 1.x names (and checks the engine runs), defined in the layers below, re-exported here.
@@ -20,6 +21,8 @@ from .indices import (RESERVED_NAMES, ColumnDefinitionError, check_definition,  
                       internal_loc_to_index, unpack_index_value)
 from .persistence import (KEY_COLUMN, TIMESTAMP_COLUMNS, ColumnFailedError,  # noqa: F401
                           CorruptedTableError)
+
+logger = logging.getLogger(__name__)
 
 COLUMN_PREFIX = "column_"
 
@@ -369,7 +372,6 @@ def get_all_input_files(ext=None, base_dataset_dir=None) -> list[str]:
     Only names ending in ``ext`` are kept; ``-q`` keeps the first few. With no dataset folder,
     the running script itself is the only "file", as in enb 1.x (montecarlo-pi relies on it).
     """
-    import logging
     import sys
 
     from .config import options
@@ -377,8 +379,8 @@ def get_all_input_files(ext=None, base_dataset_dir=None) -> list[str]:
         else options.base_dataset_dir
     if not os.path.isdir(base_dataset_dir):
         script = sys.argv[0] if sys.argv and sys.argv[0] else ""
-        logging.getLogger("enb").info("no dataset folder at %s: using the script %s as the only "
-                                      "input", base_dataset_dir, os.path.basename(script))
+        logger.info("no dataset folder at %s: using the script %s as the only input",
+                    base_dataset_dir, os.path.basename(script))
         return [get_canonical_path(os.path.abspath(script))] if script else []
     paths = sorted((get_canonical_path(p) for p in _walk_dataset_files(base_dataset_dir, ext)),
                    key=str.lower)
@@ -393,7 +395,6 @@ def _walk_dataset_files(base_dir: str, ext) -> list[str]:
     reported once each. Hidden names are left out, as a glob of ``*`` does.
     """
     import fnmatch
-    import logging
     pattern = f"*{ext}" if ext else "*"
     found = []
     seen = set()
@@ -409,7 +410,7 @@ def _walk_dataset_files(base_dir: str, ext) -> list[str]:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as error:
-            logging.getLogger("enb").warning("dataset folder %s cannot be read: %s", folder, error)
+            logger.warning("dataset folder %s cannot be read: %s", folder, error)
             return
         for entry in entries:
             if entry.name.startswith("."):
@@ -427,7 +428,7 @@ def _walk_dataset_files(base_dir: str, ext) -> list[str]:
             if key is None:
                 continue
             if key in ancestors:
-                logging.getLogger("enb").warning(
+                logger.warning(
                     "%s -> %s: a symbolic link loop in the dataset folder; skipped", path,
                     os.path.realpath(path))
                 continue

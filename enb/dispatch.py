@@ -20,7 +20,7 @@ from . import rows as row_module
 from .config import options
 from .executors import WorkerLostError, get_executor
 
-logger = logging.getLogger("enb")
+logger = logging.getLogger(__name__)
 
 #: Work lost with a dying worker is retried this many times per row, then the row fails.
 MAX_ATTEMPTS = 3

@@ -22,7 +22,7 @@ from .persistence import (KEY_COLUMN, TIMESTAMP_COLUMNS, ColumnFailedError, Memo
 from .persistence.objects import ANY_CLASS, class_pairs
 from .targets import Targets, resolve, stored_targets
 
-logger = logging.getLogger("enb")
+logger = logging.getLogger(__name__)
 
 
 def _check_selected_columns(table) -> None:

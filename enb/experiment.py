@@ -12,7 +12,7 @@ import time
 from . import atable, sets
 from .config import options
 
-logger = logging.getLogger("enb")
+logger = logging.getLogger(__name__)
 
 
 class ExperimentTask:

@@ -9,9 +9,12 @@ from __future__ import annotations
 import ast
 import collections.abc
 import numbers
+import logging
 import os
 
 from .persistence import KEY_COLUMN, TIMESTAMP_COLUMNS
+
+logger = logging.getLogger(__name__)
 
 #: Names enb writes itself in every row: no column or index may take them.
 RESERVED_NAMES = (KEY_COLUMN,) + TIMESTAMP_COLUMNS
@@ -80,8 +83,7 @@ def check_target_indices(table, target_indices) -> list | None:
     if isinstance(target_indices, str):
         # enb 1.x makes each character a row, and its own test suite relies on it
         # (test_atable.py passes string.ascii_letters): kept, but never in silence.
-        import logging
-        logging.getLogger("enb").warning(
+        logger.warning(
             "%s.get_df: target_indices is the str %.60r: each of its %d characters is a row, "
             "as in enb 1.x; pass [%.60r] for a single row", name, target_indices,
             len(target_indices), target_indices)

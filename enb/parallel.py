@@ -35,7 +35,7 @@ from typing import Callable
 from . import parallel_calls as _calls
 from .parallel_calls import ParallelCallError, RemoteTraceback  # noqa: F401 (public)
 
-logger = logging.getLogger("enb")
+logger = logging.getLogger(__name__)
 
 #: Work lost with a dying worker is retried this many times per call, then the call fails.
 MAX_ATTEMPTS = 3

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-logger = logging.getLogger("enb")
+logger = logging.getLogger(__name__)
 
 
 class Progress:

@@ -14,7 +14,6 @@ import os
 import pickle
 import random
 import signal
-import socket
 import sys
 import threading
 import time
@@ -300,7 +299,3 @@ def _portable(ex: BaseException) -> BaseException | None:
         return ex
     except Exception:  # noqa: BLE001
         return None
-
-
-def node_name() -> str:
-    return socket.gethostname()

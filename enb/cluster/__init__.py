@@ -44,3 +44,25 @@ builders of :mod:`enb.transport` below them; nothing below imports this package)
 - :mod:`.supervisor`: the detached process that keeps an ``enb cluster up`` cluster running.
 - :mod:`.cli`: ``enb cluster check|up|status|down``.
 """
+from __future__ import annotations
+
+import importlib
+
+#: The public names of the cluster, each from the module that defines it (loaded when asked
+#: for: `enb cluster` imports this package on every call).
+_PUBLIC = {"SshRayClusterExecutor": "executor", "check_cluster": "checks",
+           "quick_check": "checks", "ClusterReport": "checks", "MachineReport": "checks",
+           "CheckResult": "checks", "Status": "checks", "ClusterState": "persistent",
+           "StaleClusterError": "persistent", "StateFileError": "persistent"}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

@@ -13,7 +13,7 @@ import configparser
 import logging
 import os
 
-logger = logging.getLogger("enb")
+logger = logging.getLogger(__name__)
 #: Section defaults shipped with enb (the analysis layer adds its classes' sections there).
 PACKAGE_INI = os.path.join(os.path.dirname(os.path.abspath(__file__)), "defaults.ini")
 

@@ -32,7 +32,7 @@ from . import values as v
 from .sources import INI_SECTION, OptionError, check_unknown_flags, read_ini, resembling
 from .values import EXECUTOR_NAMES, LOG_LEVEL_NAMES  # noqa: F401 (public names)
 
-logger = logging.getLogger("enb")
+logger = logging.getLogger(__name__)
 _ENB_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

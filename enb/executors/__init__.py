@@ -5,8 +5,10 @@ import atexit
 import importlib
 import logging
 
-from .base import (Executor, ExecutorError, ExecutorStartError, Node, Pool,  # noqa: F401
-                   WorkerLostError)
+from .base import Executor, ExecutorError, ExecutorStartError, Node, Pool, WorkerLostError
+
+__all__ = ["BACKENDS", "Executor", "ExecutorError", "ExecutorStartError", "Node", "Pool",
+           "WorkerLostError", "executor_class", "get_executor", "shutdown_all"]
 
 logger = logging.getLogger(__name__)
 

@@ -145,15 +145,6 @@ class RayHead:
         """Whether the head's agent (and so its ray) still runs."""
         return self._agent is not None and self._agent.running
 
-    @property
-    def ip(self) -> str | None:
-        return self.address.rsplit(":", 1)[0] if self.address else None
-
-    def start(self) -> None:
-        """Start ray's head (blocking until it serves, or raise ExecutorStartError)."""
-        self.launch()
-        self.wait_until_serving()
-
     def launch(self) -> None:
         """Start ray's head without waiting for it (see :meth:`wait_until_serving`)."""
         if self.include_dashboard and not has_ray_dashboard():
