@@ -34,7 +34,8 @@ Modules, in dependency order (the ray plumbing of :mod:`enb.executors._ray` and 
 builders of :mod:`enb.transport` below them; nothing below imports this package):
 
 - :mod:`.facts`: gather a machine's facts (the head's locally, a node's over ssh) and probe
-  TCP ports between them; :mod:`.checks`: judge them (``enb cluster check``, the pre-flight).
+  TCP ports between them; :mod:`.checks`: judge them (``enb cluster check``, the pre-flight),
+  into the results of :mod:`.check_results`.
 - :mod:`.connections`: the nodes' shared ssh connections; :mod:`.preflight`: which nodes can
   join, and whether enb is shipped to the workers.
 - :mod:`.remote_node`: one node's part of a session (mount, agent, join, teardown), given the
@@ -51,8 +52,9 @@ import importlib
 #: The public names of the cluster, each from the module that defines it (loaded when asked
 #: for: `enb cluster` imports this package on every call).
 _PUBLIC = {"SshRayClusterExecutor": "executor", "check_cluster": "checks",
-           "quick_check": "checks", "ClusterReport": "checks", "MachineReport": "checks",
-           "CheckResult": "checks", "Status": "checks", "ClusterState": "persistent",
+           "quick_check": "checks", "ClusterReport": "check_results",
+           "MachineReport": "check_results", "CheckResult": "check_results",
+           "Status": "check_results", "ClusterState": "persistent",
            "StaleClusterError": "persistent", "StateFileError": "persistent"}
 
 __all__ = sorted(_PUBLIC)

@@ -15,8 +15,6 @@ Nothing here prints; :mod:`enb.cluster.cli` renders the results.
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
-import enum
 import os
 import secrets
 import shlex
@@ -34,6 +32,8 @@ from enb.transport import (ClusterConfig, ClusterNode, CommandResult, Runner, Ss
                            load_cluster_config)
 from enb.transport.network import local_address_towards
 
+from .check_results import CheckResult, ClusterReport, MachineReport, Status
+
 #: Free space under which the temporary folder earns a warning.
 LOW_TEMP_SPACE = 2**30
 #: The node ports probed from the head, and the head port probed from nodes (``PortPlan`` names,
@@ -49,81 +49,6 @@ PYTHON_MATCH_ENV = "RAY_DEFAULT_PYTHON_VERSION_MATCH_LEVEL"
 HEAD = "head"
 #: Programs a node needs for the project mount (one of the fusermounts is enough).
 MOUNT_TOOLS = ("sshfs", "fusermount", "fusermount3", "findmnt")
-
-
-class Status(str, enum.Enum):
-    """How a check went: OK; WARN, works but deserves a look; FAIL, the node cannot join."""
-    OK = "OK"
-    WARN = "WARN"
-    FAIL = "FAIL"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-@dataclasses.dataclass(frozen=True)
-class CheckResult:
-    """One check of one machine: ``node`` is ``"head"`` or the node's name (``user@addr:port``)."""
-    node: str
-    check: str
-    status: Status
-    detail: str
-    fix: str = ""
-
-    def to_dict(self) -> dict:
-        return {"node": self.node, "check": self.check, "status": self.status.value,
-                "detail": self.detail, "fix": self.fix}
-
-    def __str__(self) -> str:
-        fix = f"; fix: {self.fix}" if self.fix else ""
-        return f"{self.node}: {self.check} {self.status}: {self.detail}{fix}"
-
-
-@dataclasses.dataclass(frozen=True)
-class MachineReport:
-    """Every check of the head or of one node, and the facts they were drawn from."""
-    node: str
-    address: str | None
-    results: tuple[CheckResult, ...]
-    facts: dict | None = None
-
-    @property
-    def can_join(self) -> bool:
-        """True when no check failed."""
-        return all(result.status is not Status.FAIL for result in self.results)
-
-    def to_dict(self) -> dict:
-        return {"node": self.node, "address": self.address, "can_join": self.can_join,
-                "checks": [result.to_dict() for result in self.results], "facts": self.facts}
-
-
-@dataclasses.dataclass(frozen=True)
-class ClusterReport:
-    """What :func:`check_cluster` found: the head, then the nodes in file order."""
-    head: MachineReport
-    nodes: tuple[MachineReport, ...]
-    port_plan: PortPlan
-    head_address: str | None
-    probed_ports: dict  # "head" / "nodes" -> {service: port}; empty when nothing was probed
-
-    @property
-    def machines(self) -> tuple[MachineReport, ...]:
-        return (self.head,) + self.nodes
-
-    @property
-    def ok(self) -> bool:
-        """True when the head and every node can join."""
-        return all(machine.can_join for machine in self.machines)
-
-    @property
-    def results(self) -> list[CheckResult]:
-        return [result for machine in self.machines for result in machine.results]
-
-    def to_dict(self) -> dict:
-        return {"ok": self.ok, "head_address": self.head_address,
-                "ports": {"first": self.port_plan.first, "last": self.port_plan.last,
-                          "probed": self.probed_ports},
-                "machines": [machine.to_dict() for machine in self.machines]}
 
 
 # --- entry points --------------------------------------------------------------------------

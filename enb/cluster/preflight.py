@@ -16,7 +16,8 @@ from typing import Sequence
 from enb.transport import ClusterNode, Runner
 
 from ..executors._ray.executor import enb_runtime_env
-from .checks import HEAD, CheckResult, Status, quick_check
+from .check_results import CheckResult, Status
+from .checks import HEAD, quick_check
 from .connections import SharedSshConnections
 from .facts import this_enb_digest
 
