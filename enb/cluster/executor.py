@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -298,8 +299,8 @@ class SshRayClusterExecutor(RayExecutor):
     def _dead_nodes(self) -> set[str]:
         """Return the joined nodes that ray has declared dead (needs the driver connected)."""
         try:
-            import ray  # noqa: PLC0415
-            if not ray.is_initialized():
+            ray = sys.modules.get("ray")  # not imported: this process is no driver (and a
+            if ray is None or not ray.is_initialized():  # drop thread need not import it)
                 return set()
             alive = self.alive_ray_nodes()
         except Exception as error:  # noqa: BLE001 - then every node is treated as alive
