@@ -18,7 +18,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from enb.atable import ATable, ColumnProperties, column_function
+from enb.atable import ATable
 from enb.persistence import TableStore
 from enb.persistence.batch import CellLayout, _by_csv_writer, _csv_body, encode_rows
 from enb.persistence.combine import merge
