@@ -98,6 +98,10 @@ class PendingFile:
             self.discard()
             raise StorageError(self.target, "flushing", error) from None
 
+    def written(self) -> os.stat_result:
+        """Return the new file's status once flushed (inode and mtime survive the rename)."""
+        return os.fstat(self.fd)
+
     def commit(self) -> None:
         self.flush()
         os.close(self.fd)

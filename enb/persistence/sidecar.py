@@ -9,7 +9,7 @@ none (then the newest generation's tags are used, cell by cell, and that is said
 Format (JSON object)::
 
     {"enb_types": 2, "generations": [
-        {"csv_size": 1234, "csv_sha256": "...",
+        {"csv_size": 1234, "csv_sha256": "...", "csv_inode": 5678, "csv_mtime_ns": 17...,
          "columns": {"n": "int", "name": "str",
                      "mixed": {"tag": "int", "cells": {"('b',)": "str", "('c',)": "absent"}}}},
         ...]}
@@ -28,10 +28,22 @@ from .files import atomic_write, open_private
 
 @dataclasses.dataclass(frozen=True)
 class Generation:
-    """The tags of one version of the CSV: column -> tag, or (majority tag, {key: tag})."""
+    """The tags of one version of the CSV: column -> tag, or (majority tag, {key: tag}).
+
+    ``csv_inode`` and ``csv_mtime_ns`` are those of the file enb wrote (-1: not recorded): a
+    CSV with the same inode, size and modification time is that file without hashing it again,
+    as make and rsync judge files.
+    """
     csv_size: int
     csv_sha256: str
     columns: dict
+    csv_inode: int = -1
+    csv_mtime_ns: int = -1
+
+    def is_file(self, info) -> bool:
+        """Whether ``info`` (an os.stat_result) is the very file this generation describes."""
+        return self.csv_inode >= 0 and (info.st_ino, info.st_size, info.st_mtime_ns) == (
+            self.csv_inode, self.csv_size, self.csv_mtime_ns)
 
 
 def read_generations(path: str) -> list[Generation] | None:
@@ -58,7 +70,8 @@ def read_generations(path: str) -> list[Generation] | None:
         if meta.get("enb_types") != 2:
             raise ValueError(f"enb_types is {meta.get('enb_types')!r}, not 2")
         generations = [Generation(int(g["csv_size"]), str(g["csv_sha256"]),
-                                  {str(c): _column(t) for c, t in g["columns"].items()})
+                                  {str(c): _column(t) for c, t in g["columns"].items()},
+                                  int(g.get("csv_inode", -1)), int(g.get("csv_mtime_ns", -1)))
                        for g in meta["generations"]]
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise CorruptedTableError(msg=f"{path}: not an enb types file ({error}). Move it away: "
@@ -101,7 +114,8 @@ def write_generations(path: str, newest: Generation, previous: Generation | None
     generations = [newest] + ([previous] if previous is not None and previous.csv_size >= 0
                               else [])
     meta = {"enb_types": 2, "generations": [
-        {"csv_size": g.csv_size, "csv_sha256": g.csv_sha256,
+        {"csv_size": g.csv_size, "csv_sha256": g.csv_sha256, "csv_inode": g.csv_inode,
+         "csv_mtime_ns": g.csv_mtime_ns,
          "columns": {c: t if isinstance(t, str) else {"tag": t[0], "cells": t[1]}
                      for c, t in g.columns.items()}} for g in generations]}
     atomic_write(path, json.dumps(meta, ensure_ascii=False).encode("utf-8"))

@@ -32,7 +32,7 @@ from .files import PendingFile, atomic_write  # noqa: F401 (atomic_write: re-exp
 from .journal import Journal, decode_record
 from .lock import table_lock
 from .sidecar import Generation, read_generations, summarise, write_generations
-from .stored import StoredRows, decode_text, read_csv_rows, read_header
+from .stored import StoredRows, decode_text, read_csv_rows, read_header, text_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +267,9 @@ class TableStore:
         previous = None
         if self._cache is not None and self._cache[2]:
             previous = self._cache[2][0]
-        newest = Generation(pending.size, pending.sha256, columns)
+        written = pending.written()
+        newest = Generation(pending.size, pending.sha256, columns, written.st_ino,
+                            written.st_mtime_ns)
         write_generations(self.types_path, newest, previous)
         pending.commit()
         info = os.stat(self.csv_path)
@@ -345,7 +347,7 @@ def _text_frame(source, header):
     """Return CSV rows (no header line) as a DataFrame of their cells' text."""
     import pandas as pd
     try:
-        return pd.read_csv(source, header=None, names=list(header), dtype=object,
+        return pd.read_csv(source, header=None, names=list(header), dtype=text_dtype(),
                            keep_default_na=False, na_filter=False, engine="c")
     except pd.errors.EmptyDataError:
         return pd.DataFrame({c: [] for c in header}, dtype=object)

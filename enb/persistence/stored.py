@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import logging
 import os
+import threading
 
 from .codec import ABSENT, CellError, decode_column
 from .columns import KEY_COLUMN
@@ -43,23 +43,30 @@ class StoredRows:
         return row
 
 
-class _HashingReader(io.RawIOBase):
-    """A file read through this reader is hashed on the way (pandas reads it in chunks)."""
+class _Hasher(threading.Thread):
+    """The SHA-256 of the first ``size`` bytes of the open file ``fd``, taken on a thread."""
 
-    def __init__(self, handle):
-        self.handle = handle
+    def __init__(self, fd: int, size: int):
+        super().__init__(name="enb-csv-sha256", daemon=True)
+        self.fd, self.size = fd, size
         self.digest = hashlib.sha256()
-        self.size = 0
+        self.error: OSError | None = None
 
-    def readable(self) -> bool:
-        return True
+    def run(self) -> None:
+        offset = 0
+        try:
+            while offset < self.size:
+                chunk = os.pread(self.fd, min(1 << 22, self.size - offset), offset)
+                if not chunk:
+                    break
+                self.digest.update(chunk)
+                offset += len(chunk)
+        except OSError as error:
+            self.error = error
 
-    def readinto(self, buffer) -> int:
-        count = self.handle.readinto(buffer)
-        if count:
-            self.digest.update(memoryview(buffer)[:count])
-            self.size += count
-        return count or 0
+    def hexdigest(self) -> str | None:
+        self.join()
+        return None if self.error is not None else self.digest.hexdigest()
 
 
 def read_header(handle, path: str) -> list:
@@ -86,9 +93,34 @@ def read_header(handle, path: str) -> list:
     return header
 
 
+def text_dtype():
+    """The dtype read_csv reads text cells into: pandas' own str, or object before pandas 2.3.
+
+    pandas 3 reads a column of text into its str dtype (Python strings) a third faster than
+    into object; ``to_numpy(dtype=object)`` then gives the strings without copying them. The
+    Python storage is asked for: pyarrow's would turn every cell into a Python string again.
+    """
+    global _TEXT_DTYPE
+    if _TEXT_DTYPE is None:
+        import pandas as pd
+        try:
+            _TEXT_DTYPE = pd.StringDtype("python", na_value=float("nan"))
+        except TypeError:  # pandas < 2.3
+            _TEXT_DTYPE = object
+    return _TEXT_DTYPE
+
+
+_TEXT_DTYPE = None
+
+
+def _is_text(series) -> bool:
+    return series.dtype == object or series.dtype == text_dtype()
+
+
 def _dtypes(header, tags) -> tuple[dict, dict]:
     """Return read_csv's dtype and na_values for columns of known, uniform tags."""
-    dtype, na_values = {KEY_COLUMN: object}, {}
+    text = text_dtype()
+    dtype, na_values = {KEY_COLUMN: text}, {}
     for column in header[1:]:
         tag = tags.get(column)
         if tag == "int":
@@ -99,19 +131,22 @@ def _dtypes(header, tags) -> tuple[dict, dict]:
         elif tag == "bool":
             dtype[column] = "bool"
         else:
-            dtype[column] = object
+            dtype[column] = text
     return dtype, na_values
 
 
-def parse_csv_text(source, header, tags, path: str, line_offset: int = 1):
-    """Return a DataFrame of the CSV rows in ``source`` (no header line), typed where possible."""
+def parse_csv_text(source, header, tags, path: str, line_offset: int = 1,
+                   skip_header: bool = False):
+    """Return a DataFrame of the CSV rows in ``source`` (no header line, unless
+    ``skip_header``), typed where possible."""
     import pandas as pd
     dtype, na_values = _dtypes(header, tags)
     try:
         return pd.read_csv(source, header=None, names=header, dtype=dtype,
                            keep_default_na=False, na_values=na_values, engine="c",
                            on_bad_lines="error", quoting=0, doublequote=True,
-                           skip_blank_lines=True)
+                           skip_blank_lines=True, skiprows=1 if skip_header else None,
+                           encoding="utf-8")
     except pd.errors.EmptyDataError:
         return pd.DataFrame({c: [] for c in header}, dtype=object)
     except pd.errors.ParserError as error:
@@ -148,20 +183,26 @@ def read_csv_rows(path: str, generations, index_names, declared, allowed):
         chosen = by_size[0] if by_size else None
         uniform = {c: t for c, t in chosen.columns.items() if isinstance(t, str)} \
             if chosen else {}
-        start = handle.tell()
-        reader = _HashingReader(handle)
-        reader.digest.update(_read_prefix(path, start))
-        buffered = io.BufferedReader(reader, 1 << 20)
+        # pandas reads a file it opens itself faster than through a Python file object;
+        # the SHA-256 is taken meanwhile on another thread (hashing and reading release the
+        # GIL) from this open file, which must then still be the file at ``path``.
+        same_file = chosen is not None and chosen.is_file(info)
+        hasher = _Hasher(handle.fileno(), 0 if same_file else size)
+        hasher.start()
         try:
-            frame = parse_csv_text(buffered, header, uniform, path)
+            frame = parse_csv_text(path, header, uniform, path, skip_header=True)
         except (ValueError, OverflowError):
             chosen, uniform = None, {}
-            handle.seek(start)
-            frame = parse_csv_text(handle, header, {}, path)
-        digest = reader.digest.hexdigest()
+            frame = parse_csv_text(path, header, {}, path, skip_header=True)
+        finally:
+            digest = hasher.hexdigest()
+        after = os.stat(path)
+        if (after.st_ino, after.st_size, after.st_mtime_ns) != signature:
+            digest, same_file = None, False  # replaced or changed while read: not trusted
+            signature = None
     if len(data_check) >= 65536:
         _check_complete(path, _read_tail(path), info.st_size)
-    exact = chosen is not None and chosen.csv_sha256 == digest
+    exact = chosen is not None and (same_file or chosen.csv_sha256 == digest)
     if generations and not exact:
         newest = generations[0]
         if newest.csv_size >= 0:
@@ -177,11 +218,6 @@ def read_csv_rows(path: str, generations, index_names, declared, allowed):
     rows = _decode_frame(frame, header, tags, index_names, declared, allowed, path,
                          trusted=exact)
     return rows, signature
-
-
-def _read_prefix(path: str, size: int) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.read(size)
 
 
 def _read_tail(path: str) -> bytes:
@@ -212,7 +248,7 @@ def _check_widths(frame, header, path: str) -> None:
     """
     import csv
     last = frame[header[-1]]
-    if last.dtype != object or not ((last == "") | last.isna()).any():
+    if not _is_text(last) or not ((last == "") | last.isna()).any():
         return
     csv.field_size_limit(1 << 31)
     with open(path, newline="", encoding="utf-8-sig") as handle:
@@ -368,7 +404,7 @@ def _decode_series(series, tag, keys, allowed, trusted):
         if len(set(tag)) == 1:
             tag = tag[0]
     if isinstance(tag, str):
-        if series.dtype != object:
+        if not _is_text(series):
             return series.to_numpy(), None, tag  # typed by pandas' reader already
         texts = series.to_numpy(dtype=object)
         if tag == ABSENT:

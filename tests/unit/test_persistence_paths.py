@@ -8,6 +8,7 @@ import ast
 import csv
 import gc
 import io
+import json
 import math
 import os
 import random
@@ -235,3 +236,23 @@ def test_rows_lacking_cells_beside_whole_ones_are_encoded_cell_by_cell():
     record = decode_record(encoded.record)[0]
     assert record.tags["y"] == ["int", "absent"] and not record.append_only
     assert list(csv.reader(io.StringIO(record.body.decode())))[1][3] == ""
+
+
+class Padded(ATable):
+    def column_v(self, index, row):
+        return f"{index:05d}"
+
+
+def test_a_csv_edited_in_place_to_the_same_size_is_noticed(tmp_path, caplog):
+    path = tmp_path / "p.csv"
+    Padded(csv_support_path=path).get_df(target_indices=range(5))
+    types = json.loads((tmp_path / "p.csv.types").read_text())["generations"][0]
+    info = os.stat(path)
+    assert (types["csv_inode"], types["csv_mtime_ns"]) == (info.st_ino, info.st_mtime_ns)
+    text = path.read_text()
+    with open(path, "r+") as handle:  # same size, same inode: only the content and mtime change
+        handle.write(text.replace("00003", "00009"))
+    with caplog.at_level("WARNING"):
+        df = Padded(csv_support_path=path).get_df(target_indices=range(5))
+    assert "changed outside enb" in caplog.text
+    assert list(df["v"]) == ["00000", "00001", "00002", "00009", "00004"]  # still strings
