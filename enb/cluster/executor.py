@@ -298,16 +298,18 @@ class SshRayClusterExecutor(RayExecutor):
 
     def _dead_nodes(self) -> set[str]:
         """Return the joined nodes that ray has declared dead (needs the driver connected)."""
+        if self._head is None:  # this executor started no ray here: it is no driver (a ray
+            return set()        # another part of this process started is not its cluster)
         try:
             ray = sys.modules.get("ray")  # not imported: this process is no driver (and a
             if ray is None or not ray.is_initialized():  # drop thread need not import it)
                 return set()
             alive = self.alive_ray_nodes()
+            return {remote.name for remote in self._remote
+                    if remote.joined and remote.ray_node_name not in alive}
         except Exception as error:  # noqa: BLE001 - then every node is treated as alive
             logger.debug("cannot ask ray which nodes died: %s", error)
             return set()
-        return {remote.name for remote in self._remote
-                if remote.joined and remote.ray_node_name not in alive}
 
     def disconnect_driver(self) -> None:
         """Keep the cluster running without this process as ray's driver (the supervisor of
