@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 
 ENB1_VERSION = "1.1.3"
@@ -152,5 +153,13 @@ def run(test: TestFile, folder: Path, home: Path) -> subprocess.CompletedProcess
     env.update(PYTHONPATH=str(REPO), XDG_CONFIG_HOME=str(home / ".config"), HOME=str(home),
                PYTHONDONTWRITEBYTECODE="1")
     env.setdefault("RAY_AUTH_MODE", "disabled")  # a local ray.init() would write ~/.ray
-    return subprocess.run([sys.executable, test.name], cwd=folder, env=env,
-                          capture_output=True, text=True, timeout=test.timeout)
+    # enb 1.1.3's tests name tables after tempfile.NamedTemporaryFile() and remove only that
+    # file: the table's sidecars (.types, .lock, .run.json) go to a folder removed afterwards,
+    # short enough for ray's socket paths.
+    scratch = tempfile.mkdtemp(prefix="enb113-tmp-")
+    env["TMPDIR"] = scratch
+    try:
+        return subprocess.run([sys.executable, test.name], cwd=folder, env=env,
+                              capture_output=True, text=True, timeout=test.timeout)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
