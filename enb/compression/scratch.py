@@ -154,8 +154,12 @@ class RowFolder:
             except FileNotFoundError:  # removed since it was first made
                 os.makedirs(base, exist_ok=True)
                 path = tempfile.mkdtemp(prefix=self.prefix, dir=base)
-            self._lock = os.open(os.path.join(path, LOCK_NAME), os.O_RDONLY | os.O_CREAT, 0o600)
+            # The lock file appears under its name only once it is locked: a sweep that found
+            # it between its creation and the flock would take the folder for abandoned.
+            pending = os.path.join(path, LOCK_NAME + ".new")
+            self._lock = os.open(pending, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o600)
             fcntl.flock(self._lock, fcntl.LOCK_EX)
+            os.rename(pending, os.path.join(path, LOCK_NAME))
             self._path = path
             self._token = _ROW_FOLDER.set(self._path)
         return self._path

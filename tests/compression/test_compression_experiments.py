@@ -221,3 +221,32 @@ def test_row_folders_of_killed_processes_are_removed_and_live_ones_kept(tmp_path
             process.wait(10)
     # the other process is gone now too: its folder goes at the next sweep
     assert scratch.sweep_abandoned(str(tmp_path / "scratch")) == [alive_folder]
+
+
+def test_a_sweep_between_a_row_folders_lock_file_and_its_lock_keeps_the_folder(
+        tmp_path, fresh_options, monkeypatch):
+    # Another worker's first row sweeps while this one makes its folder: the sweep must not
+    # take the lock file, made but not yet locked, for a dead process's (a row of the CI run
+    # lost its compressed file so).
+    from enb.compression import scratch
+    fresh_options.base_tmp_dir = str(tmp_path / "scratch")
+    os.makedirs(tmp_path / "scratch")
+    scratch._swept.add(scratch.node_tmp_dir())  # this process's own first sweep is done
+    real_flock, swept = scratch.fcntl.flock, []
+
+    def flock_after_a_sweep(descriptor, operation):
+        if operation == scratch.fcntl.LOCK_EX and not swept:
+            swept.append(scratch.sweep_abandoned(str(tmp_path / "scratch")))
+        return real_flock(descriptor, operation)
+
+    monkeypatch.setattr(scratch.fcntl, "flock", flock_after_a_sweep)
+    folder = scratch.RowFolder()
+    path = folder.path
+    try:
+        assert swept == [[]] and os.path.isdir(path)
+        assert os.listdir(path) == [scratch.LOCK_NAME]
+        monkeypatch.setattr(scratch.fcntl, "flock", real_flock)
+        assert scratch.sweep_abandoned(str(tmp_path / "scratch")) == []  # locked: alive
+    finally:
+        folder.close()
+    assert os.listdir(tmp_path / "scratch") == []
