@@ -37,8 +37,22 @@ SCRIPT = textwrap.dedent("""\
 
     class Measured(enb.icompression.LosslessCompressionExperiment):
         def column_node(self, index, row):
-            time.sleep(0.4)  # long enough that the nodes take rows, not only the head
-            return enb.misc.get_node_ip()
+            # On the cluster, each row waits (up to 2 min) until a row ran on every node: on a
+            # busy machine a node's first worker can start after the head and the other node
+            # have computed every row.
+            here = enb.misc.get_node_ip()
+            expected = os.path.join(options.project_root, "expected_nodes.txt")
+            if os.path.exists(expected):
+                seen = os.path.join(options.project_root, "seen")
+                os.makedirs(seen, exist_ok=True)
+                open(os.path.join(seen, here), "w").close()
+                with open(expected) as listed:
+                    nodes = listed.read().split()
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and not all(
+                        os.path.exists(os.path.join(seen, node)) for node in nodes):
+                    time.sleep(0.1)
+            return here
 
         def column_scratch_folder(self, index, row):
             return os.path.dirname(self.codec_results.compression_results.compressed_path)
@@ -98,6 +112,8 @@ def test_lossless_experiment_on_two_nodes_equals_a_local_run(netns_cluster, venv
         env = dict(os.environ)
         env.pop("ENB_IGNORE_ARGV", None)
         common = ["--base_tmp_dir", str(scratch), "--cpu_limit", "1"]
+        expected = tmp_project / "expected_nodes.txt"
+        expected.write_text("\n".join(node.address for node in netns_cluster.nodes) + "\n")
         cluster = subprocess.run(
             [str(venv_python), "experiment.py", "--ssh_cluster_csv_path=enb_cluster.csv",
              "--known_hosts", str(netns_cluster.known_hosts), "--remote_python",
@@ -105,6 +121,7 @@ def test_lossless_experiment_on_two_nodes_equals_a_local_run(netns_cluster, venv
              *common, str(tmp_project / "cluster.json")],
             cwd=tmp_project, env=env, capture_output=True, text=True, timeout=600)
         assert cluster.returncode == 0, cluster.stdout[-2000:] + cluster.stderr[-4000:]
+        expected.unlink()  # the local run waits for no node
         local = subprocess.run(
             [str(venv_python), "experiment.py", "--persistence_dir", "persistence-local",
              *common, str(tmp_project / "local.json")],
