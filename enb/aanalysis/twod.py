@@ -14,6 +14,18 @@ from .base import Analyzer, column_label
 from .scalar import ScalarNumericAnalyzer, ScalarNumericSummary
 
 
+def tick_label(format_str, value):
+    """``format_str.format(value)``, without the sign of a value that the format rounds to 0.
+
+    Interpolated bin edges carry float error (-5.5e-17 in the middle of -1.1..0.1), and
+    ``"{:.2f}".format(-0.001)`` is ``"-0.00"``: such a tick reads "0.00".
+    """
+    label = format_str.format(float(value))
+    if label == format_str.format(-0.0):
+        label = format_str.format(0.0)
+    return label
+
+
 class ScalarNumeric2DAnalyzer(ScalarNumericAnalyzer):
     """Analyze a value located on an (x, y) plane: ``(x, y, value)`` column triples."""
     valid_render_modes = ("colormap",)
@@ -65,7 +77,7 @@ class ScalarNumeric2DAnalyzer(ScalarNumericAnalyzer):
                     chosen = [0, (len(edges) - 1) / 2, len(edges) - 1]
                 column_kwargs[f"{axis}_tick_list"] = [c - 0.5 for c in chosen]
                 column_kwargs[f"{axis}_tick_label_list"] = [
-                    text.format(np.interp(c, range(len(edges)), edges)) for c in chosen]
+                    tick_label(text, np.interp(c, range(len(edges)), edges)) for c in chosen]
             column_kwargs.setdefault(f"{axis}_min", -0.5)
             column_kwargs.setdefault(f"{axis}_max", positions[-1])
         column_kwargs["x_tick_label_angle"] = 90

@@ -308,3 +308,17 @@ def test_column_properties_of_a_scripts_table_do_not_travel_with_their_functions
                                                  column_to_properties=Local.column_to_properties)
     assert (project / "plots" / "ScalarNumericAnalyzer-a-histogram.png").exists()
     assert Local.column_to_properties["a"].fun is not None
+
+
+@pytest.mark.parametrize("format_str, value, label", [
+    ("{:.2f}", -5.551115123125783e-17, "0.00"),  # the middle of the edges -1.1 .. 0.1
+    ("{:.2f}", -0.004, "0.00"),
+    ("{:.1e}", -1e-300, "-1.0e-300"),
+    ("{:.2f}", -0.006, "-0.01"),
+    ("{:.2f}", 0.0, "0.00"),
+    ("{:.0f}", -0.4, "0"),
+    ("{:.0f}", -3.0, "-3"),
+])
+def test_colour_map_tick_labels_never_read_minus_zero(format_str, value, label):
+    from enb.aanalysis.twod import tick_label
+    assert tick_label(format_str, value) == label
