@@ -17,7 +17,7 @@ from .scalar import ScalarNumericAnalyzer, ScalarNumericSummary
 def tick_label(format_str, value):
     """``format_str.format(value)``, without the sign of a value that the format rounds to 0.
 
-    Interpolated bin edges carry float error (-5.5e-17 in the middle of -1.1..0.1), and
+    Interpolated bin edges carry float error (0 on the edges -1.1, -0.8, ..., 0.1 comes out as -5.6e-17), and
     ``"{:.2f}".format(-0.001)`` is ``"-0.00"``: such a tick reads "0.00".
     """
     label = format_str.format(float(value))

@@ -311,7 +311,7 @@ def test_column_properties_of_a_scripts_table_do_not_travel_with_their_functions
 
 
 @pytest.mark.parametrize("format_str, value, label", [
-    ("{:.2f}", -5.551115123125783e-17, "0.00"),  # the middle of the edges -1.1 .. 0.1
+    ("{:.2f}", -5.551115123125783e-17, "0.00"),  # 0 interpolated on linspace(-1.1, 0.1, 5)
     ("{:.2f}", -0.004, "0.00"),
     ("{:.1e}", -1e-300, "-1.0e-300"),
     ("{:.2f}", -0.006, "-0.01"),
