@@ -147,7 +147,7 @@ def run(table, tasks, store, chunk_size, report) -> list:
 
             def submit(chunk):
                 token = next(tokens)
-                future = pool.submit(row_module.run_chunk, chunk, token)
+                future = pool.submit(row_module.run_chunk, row_module.pack(chunk), token)
                 in_flight[future] = chunk
                 flights[future] = _Flight(chunk, token, time.monotonic())
                 by_token[token] = future
@@ -260,7 +260,7 @@ def run(table, tasks, store, chunk_size, report) -> list:
                         progress.update(0, failed=0)
                         continue
                     sizer.observe(result)
-                    store.append(result.record)
+                    store.append(result.record, result.batch)
                     stats = report.nodes.setdefault(result.node, NodeStats())
                     stats.rows += result.row_count - len(result.failures)
                     stats.failed += len(result.failures)

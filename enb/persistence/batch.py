@@ -2,8 +2,10 @@
 
 The worker encodes every cell (:mod:`.codec`) column by column, writes the rows as CSV text in
 the table's CSV layout, and frames them as a journal record (:mod:`.journal`): the head appends
-those bytes as they are. A cell that cannot be stored fails its own row, naming the column and
-the value's type; the other rows of the chunk are kept.
+those bytes as they are. Beside the record it sends the same rows decoded as the head would read
+them back (:class:`Batch`: typed columns, the decoders of :mod:`.stored`), so the head keeps
+them without parsing the text it journals. A cell that cannot be stored fails its own row,
+naming the column and the value's type; the other rows of the chunk are kept.
 """
 from __future__ import annotations
 
@@ -16,7 +18,16 @@ from .codec import ABSENT, encode_cell
 from .journal import encode_record
 from .literals import NotStorable
 
-_MISSING = object()
+
+class _Missing:
+    """A cell a stored row does not have (it is left absent), also after pickling."""
+
+    def __reduce__(self):
+        return "MISSING"
+
+
+MISSING = _Missing()
+_MISSING = MISSING
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,38 +38,95 @@ class CellLayout:
     allowed: frozenset = frozenset()  # (module, name) pairs object columns may hold
 
 
+@dataclasses.dataclass
+class Batch:
+    """Rows of one record decoded as the head reads the record back (:func:`.stored.decode_text`
+    of its text gives these very values, dtypes, absent cells and tags); ``keys`` is a list.
+    """
+    header: tuple
+    keys: list
+    columns: dict              # column -> numpy array
+    absent: dict               # column -> numpy bool array (columns with absent cells only)
+    tags: dict                 # column -> one tag, or a list with one tag per row
+
+
 @dataclasses.dataclass(frozen=True)
 class EncodedRows:
     record: bytes | None       # the journal record (None: no row to store)
     row_count: int
     refused: list              # [(row position, column, message)] cells that cannot be stored
+    batch: Batch | None = None  # the record's rows, decoded
 
 
-def encode_rows(rows: list, new: list, layout: CellLayout) -> EncodedRows:
-    """Encode ``rows`` ([(key, {column: value})]) into a record; ``new[i]``: row i is new."""
+def encode_rows(rows: list, new: list, layout: CellLayout,
+                written: dict | None = None) -> EncodedRows:
+    """Encode ``rows`` ([(key, {column: value})]) into a record; ``new[i]``: row i is new.
+
+    ``written`` holds columns given whole (column -> one value per row, MISSING where a row
+    has none): the index values and timestamps enb writes in every row.
+    """
+    return encode_cells([key for key, _ in rows], [cells for _, cells in rows], new, layout,
+                        written)
+
+
+def encode_cells(keys: list, rows: list, new: list, layout: CellLayout,
+                 written: dict | None = None) -> EncodedRows:
+    """:func:`encode_rows` of the rows ``rows[i]`` ({column: value}) of keys ``keys[i]``."""
     if not rows:
         return EncodedRows(None, 0, [])
-    keys = [key for key, _ in rows]
+    written = written or {}
     texts_by_column, tags, refused = [keys], {}, []
     complete = all(new)
     names = layout.header[1:]
+    computed = [c for c in names if c not in written]
     try:  # every row has every column (new rows): the columns in C, not cell by cell
-        by_column = list(zip(*map(operator.itemgetter(*names), map(_CELLS, rows)))) \
-            if len(names) > 1 else [[cells[names[0]] for _, cells in rows]]
+        gathered = list(zip(*map(operator.itemgetter(*computed), rows))) \
+            if len(computed) > 1 else [[cells[c] for cells in rows] for c in computed]
     except KeyError:
-        by_column = ([cells.get(column, _MISSING) for _, cells in rows] for column in names)
-    for column, values in zip(names, by_column):
+        gathered = [[cells.get(column, _MISSING) for cells in rows] for column in computed]
+    by_name = dict(zip(computed, gathered))
+    decoded, absent, read_tags = {}, {}, {}
+    for column in names:
+        values = written[column] if column in written else by_name[column]
         texts, column_tags = _encode_column(values, column, layout, refused)
         texts_by_column.append(texts)
         tags[column] = column_tags
         if column_tags == ABSENT or (not isinstance(column_tags, str) and ABSENT in column_tags):
             complete = False
+        decoded[column], mask, read_tags[column] = _as_read(values, texts, column_tags, layout)
+        if mask is not None:
+            absent[column] = mask
     body = _csv_body(texts_by_column).encode("utf-8")
     record = encode_record(layout.header, keys, tags, body, append_only=complete)
-    return EncodedRows(record, len(rows), refused)
+    batch = Batch(tuple(layout.header), keys, decoded, absent, read_tags)
+    return EncodedRows(record, len(rows), refused, batch)
 
 
-_CELLS = operator.itemgetter(1)
+def _as_read(values, texts, tags, layout: CellLayout):
+    """Return (values, absent mask or None, tags) of a column as the head reads its text back.
+
+    Columns of one tag int, float or bool are read typed by pandas (int64, float64, bool), the
+    others by the decoders of :mod:`.stored`; cells handed to the CSV text as they are
+    (``texts is values``) are those values already.
+    """
+    import numpy as np
+    from .stored import decode_texts
+    if isinstance(tags, str) and tags in _TYPED:
+        if texts is values:
+            return np.array(values, dtype=_TYPED[tags]), None, tags
+        if tags == "bool":
+            return np.array([text == "True" for text in texts], dtype=bool), None, tags
+        return np.asarray(texts, dtype=object).astype(_TYPED[tags]), None, tags
+    array = np.empty(len(texts), dtype=object)
+    array[:] = texts
+    if texts is values and tags == "str":
+        return array, None, tags
+    return decode_texts(array, tags, layout.allowed)
+
+
+_TYPED = {"int": "int64", "float": "float64", "bool": "bool"}
+
+
 _SPECIAL = (",", '"', "\n", "\r")
 
 

@@ -184,3 +184,31 @@ def merge_text(old_text, old: StoredRows | None, parts: list, merged: StoredRows
                     np.ones(len(part), bool)
                 out[column][at[present]] = texts[present]
     return out
+
+
+def stack(batches: list) -> StoredRows:
+    """Return the rows of consecutive batches of one header (:class:`.batch.Batch`) as one
+    StoredRows: what decoding the text of their records joined gives (repeated rows kept)."""
+    import numpy as np
+    import pandas as pd
+    header = list(batches[0].header)
+    keys = [key for batch in batches for key in batch.keys]
+    sizes = [len(batch.keys) for batch in batches]
+    columns, absent, tags = {}, {}, {}
+    for column in header[1:]:
+        parts = [batch.tags[column] for batch in batches]
+        values = [batch.columns[column] for batch in batches]
+        if all(isinstance(p, str) and p == parts[0] for p in parts):
+            tag = parts[0]
+        else:  # read as text and decoded tag by tag: Python values in an object array
+            tag = [t for p, size in zip(parts, sizes)
+                   for t in ([p] * size if isinstance(p, str) else p)]
+            values = [v if v.dtype == object else _as_objects(v) for v in values]
+        columns[column] = values[0] if len(values) == 1 else np.concatenate(values)
+        masks = [batch.absent.get(column) for batch in batches]
+        if any(mask is not None for mask in masks):
+            absent[column] = np.concatenate([np.zeros(size, bool) if mask is None else mask
+                                             for mask, size in zip(masks, sizes)])
+        tags[column] = tag
+    index = pd.Index(np.fromiter(keys, dtype=object, count=len(keys)), dtype=object)
+    return StoredRows(header, index, columns, absent, tags)

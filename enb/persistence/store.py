@@ -27,7 +27,7 @@ import os
 
 from .batch import CellLayout
 from .columns import KEY_COLUMN, TIMESTAMP_COLUMNS
-from .combine import concat, merge, merge_text, squash, take
+from .combine import concat, merge, merge_text, squash, stack, take
 from .files import PendingFile, atomic_write  # noqa: F401 (atomic_write: re-exported)
 from .journal import Journal, decode_record
 from .lock import table_lock
@@ -119,31 +119,37 @@ class TableStore:
         self._cache = (signature, stored, generations)
         return stored
 
-    def _decode_records(self, records) -> StoredRows:
-        """Decode journal records into StoredRows (repeated rows kept, in journal order)."""
-        return _combined(self._decoded_runs(records))
+    def _decoded_runs(self, records, batches=None) -> list:
+        """Return (header, records, decoded rows) of each run of records of one header.
 
-    def _decoded_runs(self, records) -> list:
-        """Return (header, records, decoded rows) of each run of records of one header."""
+        ``batches``: the records' rows as their workers decoded them (:class:`.batch.Batch`),
+        if they came with every record; else the records' text is parsed.
+        """
         runs: list = []
-        for record in records:
+        for position, record in enumerate(records):
             if runs and runs[-1][0] == record.header:
-                runs[-1][1].append(record)
+                runs[-1][1].append(position)
             else:
-                runs.append((record.header, [record]))
+                runs.append((record.header, [position]))
+        if batches is not None:
+            return [(header, [records[i] for i in group], stack([batches[i] for i in group]))
+                    for header, group in runs]
         return [(header, group, decode_text(
                     _bodies(group), list(header),
                     _group_tags(header, group), self.index_names, self.declared,
                     self.allowed, self.journal_path))
-                for header, group in runs]
+                for header, group in ((h, [records[i] for i in g]) for h, g in runs)]
 
-    def _merged(self, stored, records) -> StoredRows:
-        new = self._decode_records(records)
+    def _merged(self, stored, records, batches=None) -> StoredRows:
+        new = _combined(self._decoded_runs(records, batches))
         return new if stored is None else merge(stored, new)
 
     # -- writing ----------------------------------------------------------------------------
-    def append(self, record: bytes | None) -> None:
-        """Append one worker record to the journal; its rows survive any crash from now on."""
+    def append(self, record: bytes | None, batch=None) -> None:
+        """Append one worker record to the journal; its rows survive any crash from now on.
+
+        ``batch``: the record's rows decoded by the worker (kept for the fold; None: parse it).
+        """
         if not record:
             return
         with table_lock(self.lock_path, exclusive=True):
@@ -155,7 +161,7 @@ class TableStore:
             if fresh:
                 self._session, self._session_size = [], 0
             if self._session is not None:
-                self._session.append(record)
+                self._session.append((record, batch))
                 self._session_size += len(record)
 
     def close_journal(self) -> None:
@@ -177,15 +183,18 @@ class TableStore:
                 return stored
             if session is not None and self.journal.written_only_by_this_handle(
                     self._session_size):
-                records = [decode_record(raw)[0] for raw in session]
+                records = [decode_record(raw)[0] for raw, _ in session]
+                batches = [batch for _, batch in session]
+                if any(batch is None for batch in batches):
+                    batches = None
                 session.clear()  # the records hold their rows now
             else:
-                records = self.journal.read(can_cut=True)
+                records, batches = self.journal.read(can_cut=True), None
             self.journal.close()
             if not records:
                 self.journal.remove()
                 return stored
-            runs = self._decoded_runs(records)
+            runs = self._decoded_runs(records, batches)
             new = runs[0][2]
             if len(runs) == 1 and self._can_append(stored, records, new):
                 if order is not None and len(records) > 1:
@@ -408,15 +417,18 @@ class MemoryStore:
     def load(self) -> StoredRows | None:
         return self._rows
 
-    def append(self, record: bytes | None) -> None:
+    def append(self, record: bytes | None, batch=None) -> None:
         if record:
-            self._records.append(decode_record(record)[0])
+            self._records.append((decode_record(record)[0], batch))
 
     def close_journal(self) -> None:
         pass
 
     def fold(self, order=None) -> StoredRows | None:
-        records, self._records = self._records, []
-        if records:
-            self._rows = self._files._merged(self._rows, records)
+        pairs, self._records = self._records, []
+        if pairs:
+            batches = [batch for _, batch in pairs]
+            self._rows = self._files._merged(
+                self._rows, [record for record, _ in pairs],
+                None if any(batch is None for batch in batches) else batches)
         return self._rows

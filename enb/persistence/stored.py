@@ -397,16 +397,21 @@ def _infer_declared(series, tag: str):
 
 def _decode_series(series, tag, keys, allowed, trusted):
     """Return (values, absent mask or None, tags as stored) of one column."""
-    import numpy as np
     if isinstance(tag, tuple):
         majority, cells = tag
         tag = [cells.get(key, majority) for key in keys]
         if len(set(tag)) == 1:
             tag = tag[0]
+    if isinstance(tag, str) and not _is_text(series):
+        return series.to_numpy(), None, tag  # typed by pandas' reader already
+    return decode_texts(series.to_numpy(dtype=object), tag, allowed)
+
+
+def decode_texts(texts, tag, allowed):
+    """Return (values, absent mask or None, tags as stored) of a column's cells' text (an
+    object array) written with ``tag`` (one tag, or one per cell)."""
+    import numpy as np
     if isinstance(tag, str):
-        if not _is_text(series):
-            return series.to_numpy(), None, tag  # typed by pandas' reader already
-        texts = series.to_numpy(dtype=object)
         if tag == ABSENT:
             return np.full(len(texts), None, dtype=object), np.ones(len(texts), bool), tag
         if tag != "str":
@@ -418,7 +423,6 @@ def _decode_series(series, tag, keys, allowed, trusted):
             return texts, None, tag
         values = decode_column(texts, tag, allowed)
         return (values if isinstance(values, np.ndarray) else _objects(values)), None, tag
-    texts = series.to_numpy(dtype=object)
     return _decode_mixed(texts, tag, allowed)
 
 

@@ -163,9 +163,11 @@ def test_merge_gives_what_applying_the_rows_one_by_one_gives():
                 expected.setdefault(str((key,)), {}).update(cells)
             records.append(rows)
         from enb.persistence.journal import decode_record
-        decoded = [decode_record(_record(rows, new))[0] for rows, new in
-                   ((r, [False] * len(r)) for r in records)]
-        merged = store._decode_records(decoded)
+        encoded = [encode_rows(r, [False] * len(r), CellLayout(HEADER, {})) for r in records]
+        decoded = [decode_record(e.record)[0] for e in encoded]
+        merged = store._merged(None, decoded)
+        # The rows as the workers decoded them give the same table as the journal's text.
+        assert_same_rows(store._merged(None, decoded, [e.batch for e in encoded]), merged)
         for position, key in enumerate(merged.keys):
             got = merged.cells(position)
             want = {c: v for c, v in expected[key].items()}
@@ -173,6 +175,25 @@ def test_merge_gives_what_applying_the_rows_one_by_one_gives():
                 [type(want[c]) for c in want], (trial, key)
         assert sorted(merged.keys) == sorted(expected)
         assert merge(merged, merged).keys.tolist() == merged.keys.tolist()
+
+
+def assert_same_rows(got, want):
+    """Two StoredRows hold the same keys, header, tags, absent cells and values of the same
+    types (and numpy dtypes)."""
+    assert list(got.header) == list(want.header)
+    assert got.keys.tolist() == want.keys.tolist() and got.keys.dtype == want.keys.dtype
+    assert got.tags == want.tags
+    assert set(got.absent) == set(want.absent)
+    for column, mask in want.absent.items():
+        assert (got.absent[column] == mask).all(), column
+    assert set(got.columns) == set(want.columns)
+    for column, values in want.columns.items():
+        mine = got.columns[column]
+        assert mine.dtype == values.dtype, (column, mine.dtype, values.dtype)
+        assert [(type(v), repr(v)) for v in mine.tolist()] == \
+            [(type(v), repr(v)) for v in values.tolist()], column
+        if values.dtype == object:
+            assert [type(v) for v in mine] == [type(v) for v in values], column
 
 
 _LITERALS = [[1, 2.5, "a"], {"a": True, "b": None, "c": False}, {"x": "True story", "y": "None"},
@@ -256,3 +277,88 @@ def test_a_csv_edited_in_place_to_the_same_size_is_noticed(tmp_path, caplog):
         df = Padded(csv_support_path=path).get_df(target_indices=range(5))
     assert "changed outside enb" in caplog.text
     assert list(df["v"]) == ["00000", "00001", "00002", "00009", "00004"]  # still strings
+
+
+def _cell_kinds():
+    import datetime
+    import pathlib
+    return [
+        lambda i: i, lambda i: -i * 10 ** 12, lambda i: 10 ** 30 + i, lambda i: i / 7,
+        lambda i: math.nan, lambda i: -math.inf, lambda i: i % 2 == 0, lambda i: f"row-{i}",
+        lambda i: f"{i:05d}", lambda i: "", lambda i: 'a,"b"\nc', lambda i: "é日本",
+        lambda i: "cr\rlf", lambda i: "nul\x00", lambda i: "\udcff-lone", lambda i: [i, 0.5, "x"],
+        lambda i: {"n": i, "none": None}, lambda i: np.int64(i), lambda i: np.float32(0.25),
+        lambda i: np.bool_(True), lambda i: np.arange(3), lambda i: [np.float64(1.5), math.nan],
+        lambda i: datetime.datetime(2026, 1, 2, 3, 4, 5, i), lambda i: datetime.date(2026, 1, 2),
+        lambda i: pathlib.Path(f"/data/f{i}.png"), lambda i: (1, "t"), lambda i: None,
+        lambda i: object(),  # refused: fails its row
+    ]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_rows_workers_decode_are_those_the_head_would_read_from_the_record(seed):
+    """The head keeps each chunk's rows as its worker decoded them instead of parsing the text
+    it journals: they must be what parsing that text gives, value for value, for every kind."""
+    from enb.persistence.batch import MISSING
+    from enb.persistence.combine import stack
+    from enb.persistence.journal import decode_record
+    from enb.persistence.stored import decode_text
+    from enb.persistence.store import _bodies, _group_tags
+    rng = random.Random(seed)
+    kinds = _cell_kinds()
+    header = ("__atable_index", "index", "a", "b", "c", "row_created", "row_updated")
+    declared = {} if seed % 3 else {"c": "ast"}
+    layout = CellLayout(header, declared)
+    encoded = []
+    for chunk in range(rng.randint(1, 5)):
+        # a column of one kind (typed fast paths), or of many kinds, with cells left out
+        picks = {c: [rng.choice(kinds)] if rng.random() < 0.5 else rng.sample(kinds, 3)
+                 for c in ("a", "b", "c")}
+        rows, new = [], []
+        for n in range(rng.randint(1, 30)):
+            i = chunk * 100 + n
+            cells = {}
+            for column, options in picks.items():
+                value = rng.choice(options)(i)
+                if value is not None:  # None: the cell is left out
+                    cells[column] = value
+            rows.append((str((i,)), cells))
+            new.append(rng.random() < 0.8)
+        stamps = [f"2026-12-02T10:00:{n % 60:02d}.{n:06d}" for n in range(len(rows))]
+        written = {"row_updated": stamps,
+                   "row_created": [t if fresh else MISSING for t, fresh in zip(stamps, new)],
+                   "index": [int(k[1:-2]) if fresh else MISSING
+                             for (k, _), fresh in zip(rows, new)]}
+        encoded.append(encode_rows(rows, new, layout, written))
+    records = [decode_record(e.record)[0] for e in encoded]
+    parsed = decode_text(_bodies(records), list(header), _group_tags(header, records), ["index"],
+                         declared, frozenset(), "journal")
+    assert_same_rows(stack([e.batch for e in encoded]), parsed)
+    # a refused cell left its row's cell absent in both, and was reported
+    refused = [r for e in encoded for r in e.refused]
+    assert all("object" in message for _, _, message in refused)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_row_timestamps_read_as_datetime_now_isoformat_would(zone, monkeypatch):
+    """Workers format the time each row ended once per second of them: the text must be what
+    datetime.now().isoformat() gives at that instant, local time, a whole second included."""
+    import datetime
+    import time
+    from enb.rows import timestamp_texts
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        now = time.time_ns()
+        stamps = [now, now + 1, now + 999_999_999, (now // 10 ** 9 + 1) * 10 ** 9,
+                  1_710_054_000 * 10 ** 9 + 123_456_789,  # 2024-03-10, around a DST change
+                  1_710_050_400 * 10 ** 9, 0, 1_000]
+        want = [datetime.datetime.fromtimestamp(ns // 1000 / 1e6).isoformat() for ns in stamps]
+        assert timestamp_texts(stamps) == want
+        assert "." not in want[3] and "." in want[0]
+        before = datetime.datetime.now().isoformat()
+        text, = timestamp_texts([time.time_ns()])
+        assert before <= text <= datetime.datetime.now().isoformat()
+    finally:
+        monkeypatch.undo()  # TZ as it was
+        time.tzset()
