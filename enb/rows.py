@@ -190,11 +190,6 @@ class Chunk:
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __getitem__(self, position: int) -> tuple:
-        return (self.keys[position], self.indices[position],
-                {} if self.knowns is None else self.knowns[position],
-                self.columns if isinstance(self.columns, tuple) else self.columns[position])
-
     def __iter__(self):
         """Yield the tasks ``(key, index, known, columns)``."""
         count = len(self.keys)
@@ -334,8 +329,8 @@ def _written_columns(indices: list, knowns: list, stamps: list, index_names: lis
 
 
 def timestamp_texts(stamps: list) -> list:
-    """Return ``datetime.fromtimestamp(ns / 1e9).isoformat()`` of each ``time.time_ns()``
-    value, to the microsecond, local time; the date and time of each second formatted once."""
+    """Return the ``isoformat()`` of each ``time.time_ns()`` value as a local datetime, to the
+    microsecond (truncated); the date and time of each second are formatted once."""
     prefixes: dict = {}
     texts = []
     append = texts.append

@@ -14,20 +14,12 @@ import dataclasses
 import io
 import operator
 
-from .codec import ABSENT, encode_cell
+from .codec import ABSENT, TYPED_DTYPES, decode_column, encode_cell
 from .journal import encode_record
 from .literals import NotStorable
 
-
-class _Missing:
-    """A cell a stored row does not have (it is left absent), also after pickling."""
-
-    def __reduce__(self):
-        return "MISSING"
-
-
-MISSING = _Missing()
-_MISSING = MISSING
+#: A cell a stored row does not have (it is left absent).
+MISSING = object()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +75,7 @@ def encode_cells(keys: list, rows: list, new: list, layout: CellLayout,
         gathered = list(zip(*map(operator.itemgetter(*computed), rows))) \
             if len(computed) > 1 else [[cells[c] for cells in rows] for c in computed]
     except KeyError:
-        gathered = [[cells.get(column, _MISSING) for cells in rows] for column in computed]
+        gathered = [[cells.get(column, MISSING) for cells in rows] for column in computed]
     by_name = dict(zip(computed, gathered))
     decoded, absent, read_tags = {}, {}, {}
     for column in names:
@@ -111,20 +103,14 @@ def _as_read(values, texts, tags, layout: CellLayout):
     """
     import numpy as np
     from .stored import decode_texts
-    if isinstance(tags, str) and tags in _TYPED:
-        if texts is values:
-            return np.array(values, dtype=_TYPED[tags]), None, tags
-        if tags == "bool":
-            return np.array([text == "True" for text in texts], dtype=bool), None, tags
-        return np.asarray(texts, dtype=object).astype(_TYPED[tags]), None, tags
+    if isinstance(tags, str) and tags in TYPED_DTYPES:
+        cells = values if texts is values else decode_column(texts, tags, layout.allowed)
+        return np.asarray(cells, dtype=TYPED_DTYPES[tags]), None, tags
     array = np.empty(len(texts), dtype=object)
     array[:] = texts
     if texts is values and tags == "str":
         return array, None, tags
     return decode_texts(array, tags, layout.allowed)
-
-
-_TYPED = {"int": "int64", "float": "float64", "bool": "bool"}
 
 
 _SPECIAL = (",", '"', "\n", "\r")
@@ -176,7 +162,7 @@ def _encode_column(values: list, column: str, layout: CellLayout, refused: list)
                 return values, "str"
     texts, tags = [], []
     for position, value in enumerate(values):
-        if value is _MISSING:
+        if value is MISSING:
             texts.append("")
             tags.append(ABSENT)
             continue

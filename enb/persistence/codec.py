@@ -39,6 +39,8 @@ ABSENT = "absent"
 TEXT_TAGS = frozenset({"int", "bigint", "float", "bool", "str", "pystr", "datetime", "date",
                        "path", "literal", "pickle", ABSENT})
 _INT64 = (-(1 << 63), 1 << 63)
+#: Tags whose uniform columns pandas reads typed, and the dtypes it reads them into.
+TYPED_DTYPES = {"int": "int64", "float": "float64", "bool": "bool"}
 
 
 def _int(value):

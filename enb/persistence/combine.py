@@ -8,11 +8,10 @@ decoded values (:func:`merge`) and, for rewriting the CSV, the cells' text
 """
 from __future__ import annotations
 
-from .codec import ABSENT
+from .codec import ABSENT, TYPED_DTYPES as _TYPED
 from .columns import KEY_COLUMN, TIMESTAMP_COLUMNS
 from .stored import StoredRows
 
-_TYPED = {"int": "int64", "float": "float64", "bool": "bool"}
 
 
 def merged_header(old_header, new_header) -> list:

@@ -122,23 +122,21 @@ class TableStore:
     def _decoded_runs(self, records, batches=None) -> list:
         """Return (header, records, decoded rows) of each run of records of one header.
 
-        ``batches``: the records' rows as their workers decoded them (:class:`.batch.Batch`),
-        if they came with every record; else the records' text is parsed.
+        ``batches``: the records' rows as their workers decoded them (:class:`.batch.Batch`,
+        None for a record that came without); a run of records that all came with theirs is
+        stacked, any other run's text is parsed.
         """
         runs: list = []
-        for position, record in enumerate(records):
+        for record, batch in zip(records, batches or itertools.repeat(None)):
             if runs and runs[-1][0] == record.header:
-                runs[-1][1].append(position)
+                runs[-1][1].append(record)
+                runs[-1][2].append(batch)
             else:
-                runs.append((record.header, [position]))
-        if batches is not None:
-            return [(header, [records[i] for i in group], stack([batches[i] for i in group]))
-                    for header, group in runs]
-        return [(header, group, decode_text(
-                    _bodies(group), list(header),
-                    _group_tags(header, group), self.index_names, self.declared,
-                    self.allowed, self.journal_path))
-                for header, group in ((h, [records[i] for i in g]) for h, g in runs)]
+                runs.append((record.header, [record], [batch]))
+        return [(header, group, stack(parts) if all(p is not None for p in parts) else decode_text(
+                    _bodies(group), list(header), _group_tags(header, group), self.index_names,
+                    self.declared, self.allowed, self.journal_path))
+                for header, group, parts in runs]
 
     def _merged(self, stored, records, batches=None) -> StoredRows:
         new = _combined(self._decoded_runs(records, batches))
@@ -185,8 +183,6 @@ class TableStore:
                     self._session_size):
                 records = [decode_record(raw)[0] for raw, _ in session]
                 batches = [batch for _, batch in session]
-                if any(batch is None for batch in batches):
-                    batches = None
                 session.clear()  # the records hold their rows now
             else:
                 records, batches = self.journal.read(can_cut=True), None
@@ -427,8 +423,6 @@ class MemoryStore:
     def fold(self, order=None) -> StoredRows | None:
         pairs, self._records = self._records, []
         if pairs:
-            batches = [batch for _, batch in pairs]
-            self._rows = self._files._merged(
-                self._rows, [record for record, _ in pairs],
-                None if any(batch is None for batch in batches) else batches)
+            self._rows = self._files._merged(self._rows, [record for record, _ in pairs],
+                                             [batch for _, batch in pairs])
         return self._rows
