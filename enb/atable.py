@@ -111,31 +111,43 @@ def _make_wrapper(fun, properties: list[ColumnProperties], returns_cell: bool):
     uses_names = code is not None and ("_column_name" in code.co_names
                                        or "_column_properties" in code.co_names)
     first = properties[0]
+    name = first.name
+    stores = returns_cell or len(properties) == 1
 
-    def column_function_wrapper(self, index, row):
-        if uses_names:
+    if uses_names:
+        def column_function_wrapper(self, index, row):
             scope = target.__globals__
             saved = (scope.get("_column_name", _UNSET), scope.get("_column_properties", _UNSET))
-            scope["_column_name"], scope["_column_properties"] = first.name, first
+            scope["_column_name"], scope["_column_properties"] = name, first
             try:
                 value = fun(self, index, row)
             finally:
-                for name, old in zip(("_column_name", "_column_properties"), saved):
+                for key, old in zip(("_column_name", "_column_properties"), saved):
                     if old is _UNSET:
-                        scope.pop(name, None)
+                        scope.pop(key, None)
                     else:
-                        scope[name] = old
-        else:
+                        scope[key] = old
+            if value is not None and stores:
+                row[name] = value
+            return value  # a direct call of the method still returns what it returns
+    elif stores:
+        def column_function_wrapper(self, index, row):
             value = fun(self, index, row)
-        if value is not None and (returns_cell or len(properties) == 1):
-            row[first.name] = value
-        return value  # a direct call of the method still returns what it returns
+            if value is not None:
+                row[name] = value
+            return value
+    else:  # a function of several columns fills them itself
+        def column_function_wrapper(self, index, row):
+            return fun(self, index, row)
 
     functools.update_wrapper(column_function_wrapper, fun)
     column_function_wrapper._enb_columns = tuple(p.name for p in properties)
     column_function_wrapper._enb_method_name = getattr(fun, "__name__", None)
     column_function_wrapper._enb_returns_cell = returns_cell
     column_function_wrapper._enb_raw = fun
+    # What a worker may call instead of the wrapper, storing a returned value itself (None
+    # when the function reads _column_name or fills several columns).
+    column_function_wrapper._enb_direct = fun if stores and not uses_names else None
     return column_function_wrapper
 
 

@@ -92,10 +92,39 @@ class _ChunkSizer:
 RUNNING_REPORT_SECONDS = 60.0
 
 
+class _Pending:
+    """The tasks waiting to run: those sent back (rows of a worker that died, the rest of a
+    stopped chunk) first, then the plan's in order, taken from it a slice at a time."""
+
+    def __init__(self, tasks: row_module.Chunk):
+        self.front: collections.deque = collections.deque()
+        self.plan = tasks
+        self.taken = 0
+
+    def __len__(self) -> int:
+        return len(self.front) + len(self.plan) - self.taken
+
+    def appendleft(self, task) -> None:
+        self.front.appendleft(task)
+
+    def extendleft(self, tasks) -> None:
+        self.front.extendleft(tasks)
+
+    def take(self, size: int) -> row_module.Chunk:
+        """Remove and return the next ``size`` tasks (fewer if fewer wait) as a chunk."""
+        if self.front:
+            return row_module.pack([self.front.popleft()
+                                    for _ in range(min(size, len(self.front)))],
+                                   self.plan.width)
+        chunk = self.plan[self.taken:self.taken + size]
+        self.taken += len(chunk)
+        return chunk
+
+
 @dataclasses.dataclass
 class _Flight:
     """A chunk in flight: its rows, its token on the run's board, when it was submitted."""
-    chunk: list
+    chunk: row_module.Chunk
     token: int
     submitted: float
 
@@ -117,7 +146,8 @@ def run(table, tasks, store, chunk_size, report) -> list:
     executor = get_executor(options)
     report.executor = executor.name
     sizer = _ChunkSizer(executor.max_workers, chunk_size or options.chunk_size)
-    pending = collections.deque(tasks)
+    width = len(table.indices)
+    pending = _Pending(row_module.pack(tasks, width))
     attempts: dict = collections.Counter()
     node_losses: dict = collections.Counter()
     failures = []
@@ -147,7 +177,7 @@ def run(table, tasks, store, chunk_size, report) -> list:
 
             def submit(chunk):
                 token = next(tokens)
-                future = pool.submit(row_module.run_chunk, row_module.pack(chunk), token)
+                future = pool.submit(row_module.run_chunk, chunk, token)
                 in_flight[future] = chunk
                 flights[future] = _Flight(chunk, token, time.monotonic())
                 by_token[token] = future
@@ -159,11 +189,10 @@ def run(table, tasks, store, chunk_size, report) -> list:
                     return
                 if isolate:
                     if not in_flight:  # once the rest has drained
-                        alone = submit([isolate.popleft()])
+                        alone = submit(row_module.pack([isolate.popleft()], width))
                     return
                 while pending and len(in_flight) < 2 * executor.max_workers:
-                    size = sizer.next_size(len(pending))
-                    submit([pending.popleft() for _ in range(min(size, len(pending)))])
+                    submit(pending.take(sizer.next_size(len(pending))))
 
             def end_overdue():
                 """End the workers of rows past row_timeout that their own alarm missed."""
@@ -269,7 +298,7 @@ def run(table, tasks, store, chunk_size, report) -> list:
                     report.failed += len(result.failures)
                     failures.extend(result.failures)
                     if result.row_count < len(chunk):  # stopped by a KeyboardInterrupt
-                        pending.extendleft(reversed(chunk[result.row_count:]))
+                        pending.extendleft(reversed(list(chunk[result.row_count:])))
                     progress.update(result.row_count, failed=len(result.failures),
                                     node=result.node)
                 if row_timeout:
@@ -295,6 +324,7 @@ def _timed_out(chunk, ending, row_timeout, failures, report, pending, isolate) -
     a longer chunk go back one per chunk, so that the one that hangs is found alone.
     """
     position, seconds = ending
+    chunk = list(chunk)
     if position is None and len(chunk) > 1:
         for task in reversed(chunk):
             isolate.appendleft(task)
@@ -342,6 +372,7 @@ def _reschedule(chunk, error, attempts, pending, failures, report, node_losses=N
     worker's position is known); else it goes to ``isolate``, to run once more with nothing
     beside it.
     """
+    chunk = list(chunk)  # (tasks as tuples: a culprit is found by identity)
     node = getattr(error, "node", None)
     if holder is not None and holder.on_node_board:
         node = holder.node

@@ -185,13 +185,20 @@ def load_df(table):
     return _dataframe(table, stored_targets(stored, table.indices), stored, columns, fill=False)
 
 
-def _plan(stored, targets: Targets, wanted, overwrite, retry_only) -> list:
-    """Return the tasks (key, index, known cells, missing columns) of the targets' missing cells."""
+def _plan(stored, targets: Targets, wanted, overwrite, retry_only):
+    """Return the tasks (key, index, known cells, missing columns) of the targets' missing cells,
+    as a :class:`enb.rows.Chunk`."""
     import numpy as np
+    from .rows import Chunk, pack
     columns = tuple(wanted)
+    width = len(targets.index_names)
+    if (stored is None or not len(stored)) and retry_only is None:
+        # Every target, as it is: no per-row work here (int targets' keys are made by workers).
+        return Chunk(targets.known_keys(), list(targets.indices), None, columns, width)
     if stored is None or not len(stored):
-        return [(key, index, {}, columns) for key, index in zip(targets.keys, targets.indices)
-                if retry_only is None or key in retry_only]
+        return pack([(key, index, {}, columns)
+                     for key, index in zip(targets.keys, targets.indices) if key in retry_only],
+                    width)
     positions = targets.locate(stored)
     found = positions >= 0
     if overwrite or retry_only is not None:
@@ -221,7 +228,7 @@ def _plan(stored, targets: Targets, wanted, overwrite, retry_only) -> list:
             missing = tuple(c for c in wanted if c not in known)
         if missing:
             tasks.append((key, index, known, missing))
-    return tasks
+    return pack(tasks, width)
 
 
 def _dataframe(table, targets: Targets, stored, columns, fill):

@@ -101,6 +101,12 @@ class _Slots:
             self._cells[base + _TOKEN] = token
         return base
 
+    def fields(self, base: int) -> tuple:
+        """Return (cells, row, column, started): the slot's int64 cells and the positions of
+        its fields, for a worker to write as :meth:`start_row` and :meth:`start_column` do
+        without a call per row and column."""
+        return self._cells, base + _ROW, base + _COLUMN, base + _STARTED
+
     def start_row(self, base: int, row: int) -> None:
         cells = self._cells
         cells[base + _COLUMN] = -1

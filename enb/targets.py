@@ -37,6 +37,10 @@ class Targets:
             self._keys = [f"({value},)" for value in self.indices]
         return self._keys
 
+    def known_keys(self) -> list | None:
+        """The keys if they were made already (None for int targets whose keys were not)."""
+        return self._keys
+
     def key(self, position: int) -> str:
         if self._keys is not None:
             return self._keys[position]

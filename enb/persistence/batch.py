@@ -34,12 +34,23 @@ class CellLayout:
 class Batch:
     """Rows of one record decoded as the head reads the record back (:func:`.stored.decode_text`
     of its text gives these very values, dtypes, absent cells and tags); ``keys`` is a list.
+    ``record_tags`` and ``append_only`` are the record's own (:class:`.journal.Record`), so
+    that the head need not decode the record it journals either.
     """
     header: tuple
     keys: list
     columns: dict              # column -> numpy array
     absent: dict               # column -> numpy bool array (columns with absent cells only)
     tags: dict                 # column -> one tag, or a list with one tag per row
+    record_tags: dict | None = None
+    append_only: bool = False
+
+    def record(self, framed: bytes):
+        """Return the :class:`.journal.Record` of ``framed``, this batch's record, as
+        :func:`.journal.decode_record` reads it (without parsing its header again)."""
+        from .journal import Record, body_of
+        return Record(self.header, self.keys, self.record_tags, body_of(framed),
+                      self.append_only)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,14 +72,15 @@ def encode_rows(rows: list, new: list, layout: CellLayout,
                         written)
 
 
-def encode_cells(keys: list, rows: list, new: list, layout: CellLayout,
+def encode_cells(keys: list, rows: list, new: list | None, layout: CellLayout,
                  written: dict | None = None) -> EncodedRows:
-    """:func:`encode_rows` of the rows ``rows[i]`` ({column: value}) of keys ``keys[i]``."""
+    """:func:`encode_rows` of the rows ``rows[i]`` ({column: value}) of keys ``keys[i]``
+    (``new`` None: every row is new)."""
     if not rows:
         return EncodedRows(None, 0, [])
     written = written or {}
     texts_by_column, tags, refused = [keys], {}, []
-    complete = all(new)
+    complete = new is None or all(new)
     names = layout.header[1:]
     computed = [c for c in names if c not in written]
     try:  # every row has every column (new rows): the columns in C, not cell by cell
@@ -90,7 +102,7 @@ def encode_cells(keys: list, rows: list, new: list, layout: CellLayout,
             absent[column] = mask
     body = _csv_body(texts_by_column).encode("utf-8")
     record = encode_record(layout.header, keys, tags, body, append_only=complete)
-    batch = Batch(tuple(layout.header), keys, decoded, absent, read_tags)
+    batch = Batch(tuple(layout.header), keys, decoded, absent, read_tags, tags, complete)
     return EncodedRows(record, len(rows), refused, batch)
 
 

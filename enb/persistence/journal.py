@@ -51,6 +51,14 @@ def encode_record(header, keys, tags, body: bytes, append_only: bool) -> bytes:
     return frame + struct.pack(">I", zlib.crc32(frame)) + meta + body
 
 
+def body_of(framed: bytes) -> bytes:
+    """Return the CSV text of one framed record (unchecked: bytes this process framed or was
+    handed by the worker that framed them, never bytes read back from a file)."""
+    _, meta_size, body_size, _ = _FRAME.unpack_from(framed, 0)
+    start = _FRAME_SIZE + meta_size
+    return framed[start:start + body_size]
+
+
 def decode_record(data: bytes, offset: int = 0) -> tuple[Record | None, int]:
     """Return (the record at ``offset``, its end), or (None, reason) if no whole record is there.
 

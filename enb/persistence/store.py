@@ -181,7 +181,8 @@ class TableStore:
                 return stored
             if session is not None and self.journal.written_only_by_this_handle(
                     self._session_size):
-                records = [decode_record(raw)[0] for raw, _ in session]
+                records = [decode_record(raw)[0] if batch is None or batch.record_tags is None
+                           else batch.record(raw) for raw, batch in session]
                 batches = [batch for _, batch in session]
                 session.clear()  # the records hold their rows now
             else:
@@ -415,7 +416,8 @@ class MemoryStore:
 
     def append(self, record: bytes | None, batch=None) -> None:
         if record:
-            self._records.append((decode_record(record)[0], batch))
+            self._records.append((decode_record(record)[0] if batch is None or
+                                  batch.record_tags is None else batch.record(record), batch))
 
     def close_journal(self) -> None:
         pass

@@ -331,6 +331,8 @@ def test_the_rows_workers_decode_are_those_the_head_would_read_from_the_record(s
                              for (k, _), fresh in zip(rows, new)]}
         encoded.append(encode_rows(rows, new, layout, written))
     records = [decode_record(e.record)[0] for e in encoded]
+    # the record the head keeps from a batch is the one it would decode from the bytes
+    assert [e.batch.record(e.record) for e in encoded] == records
     parsed = decode_text(_bodies(records), list(header), _group_tags(header, records), ["index"],
                          declared, frozenset(), "journal")
     assert_same_rows(stack([e.batch for e in encoded]), parsed)
@@ -356,9 +358,51 @@ def test_row_timestamps_read_as_datetime_now_isoformat_would(zone, monkeypatch):
         want = [datetime.datetime.fromtimestamp(ns // 1000 / 1e6).isoformat() for ns in stamps]
         assert timestamp_texts(stamps) == want
         assert "." not in want[3] and "." in want[0]
+        rng = random.Random(zone)
+        stamps = [rng.randrange(0, 4 * 10 ** 18) for _ in range(2000)]
+        stamps += [ns - ns % 1000 for ns in stamps[:50]] + [ns - ns % 10 ** 9 for ns in stamps[:50]]
+        want = [(datetime.datetime.fromtimestamp(ns // 10 ** 9) + datetime.timedelta(
+            microseconds=ns // 1000 % 10 ** 6)).isoformat() for ns in stamps]
+        assert timestamp_texts(stamps) == want
         before = datetime.datetime.now().isoformat()
         text, = timestamp_texts([time.time_ns()])
         assert before <= text <= datetime.datetime.now().isoformat()
     finally:
         monkeypatch.undo()  # TZ as it was
         time.tzset()
+
+
+@pytest.mark.parametrize("targets", [
+    [3, -7, 0, 10 ** 30], [1.5, 2.0, -0.25], ["a", "it's", 'say "x"', "é"], [True, False],
+    [(1, "a"), (2.5, "b,c")], [("x", 1, 2.0)]])
+def test_keys_workers_make_from_indices_are_the_keys_of_the_targets(targets):
+    """Int targets travel to workers without keys, which make them from the index values:
+    they must be the keys the head resolves for any index kind."""
+    from enb.rows import derive_keys
+    from enb.targets import resolve
+    width = len(targets[0]) if isinstance(targets[0], tuple) else 1
+
+    class Indexed(ATable):
+        pass
+
+    table = Indexed(index=[f"i{n}" for n in range(width)] if width > 1 else "i")
+    table.indices_are_paths = False
+    resolved = resolve(table, targets)
+    assert derive_keys(list(resolved.indices), width) == resolved.keys
+
+
+def test_a_chunk_is_a_sequence_of_its_tasks_and_its_slices_are_chunks():
+    """Chunks are cut from the plan by slices and rows are sent again one task at a time:
+    slices, items and iteration must be the tasks the chunk stands for."""
+    from enb.rows import Chunk, pack
+    tasks = [(f"({i},)", i, {"a": i} if i % 3 else {}, ("b", "c") if i % 2 else ("c",))
+             for i in range(10)]
+    packed = pack(tasks)
+    without_keys = Chunk(None, list(range(10)), None, ("b",))
+    for chunk, want in ((packed, tasks),
+                        (without_keys, [(f"({i},)", i, {}, ("b",)) for i in range(10)])):
+        assert list(chunk) == want and len(chunk) == 10
+        assert [chunk[i] for i in range(10)] == want
+        for part in (slice(0, 3), slice(4, 10), slice(9, 20), slice(5, 5)):
+            assert isinstance(chunk[part], Chunk) and list(chunk[part]) == want[part]
+        assert list(reversed(chunk)) == want[::-1]
