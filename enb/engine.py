@@ -192,10 +192,11 @@ def _plan(stored, targets: Targets, wanted, overwrite, retry_only):
     from .rows import Chunk, pack
     columns = tuple(wanted)
     width = len(targets.index_names)
-    if (stored is None or not len(stored)) and retry_only is None:
-        # Every target, as it is: no per-row work here (int targets' keys are made by workers).
-        return Chunk(targets.known_keys(), list(targets.indices), None, columns, width)
     if stored is None or not len(stored):
+        if retry_only is None:
+            # Every target, as it is: no per-row work here (int targets' keys are made by
+            # workers).
+            return Chunk(targets.known_keys(), list(targets.indices), None, columns, width)
         return pack([(key, index, {}, columns)
                      for key, index in zip(targets.keys, targets.indices) if key in retry_only],
                     width)

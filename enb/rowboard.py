@@ -103,18 +103,11 @@ class _Slots:
 
     def fields(self, base: int) -> tuple:
         """Return (cells, row, column, started): the slot's int64 cells and the positions of
-        its fields, for a worker to write as :meth:`start_row` and :meth:`start_column` do
-        without a call per row and column."""
+        its fields, which the worker writes itself (no call per row and column). A row
+        starts with ``cells[column] = -1``, ``cells[started] = time.monotonic_ns()``, then
+        ``cells[row] = position``, in that order; each of its columns with ``cells[column]
+        = number``."""
         return self._cells, base + _ROW, base + _COLUMN, base + _STARTED
-
-    def start_row(self, base: int, row: int) -> None:
-        cells = self._cells
-        cells[base + _COLUMN] = -1
-        cells[base + _STARTED] = time.monotonic_ns()
-        cells[base + _ROW] = row
-
-    def start_column(self, base: int, column: int) -> None:
-        self._cells[base + _COLUMN] = column
 
     def end_chunk(self, base: int) -> None:
         if base >= 0:

@@ -254,8 +254,7 @@ def run_chunk(tasks, token: int = 0) -> ChunkResult:
     table, functions, node = state.table, state.functions, state.node
     board = state.board
     slot = board.start_chunk(token) if board is not None else -1
-    # Where this worker says which row and column it computes (RowBoard.start_row and
-    # start_column, written here without a call per row and column).
+    # Where this worker says which row and column it computes (see RowBoard.fields).
     cells, row_field, column_field, started_field = board.fields(slot) if slot >= 0 else \
         (None, 0, 0, 0)
     monotonic_ns = time.monotonic_ns
@@ -326,11 +325,10 @@ def run_chunk(tasks, token: int = 0) -> ChunkResult:
     if len(kept) == count:
         keys, kept_indices, knowns = tasks.all_keys(), indices, task_knowns
     else:
-        part = Chunk(None if tasks.keys is None else [tasks.keys[i] for i in kept],
-                     [indices[i] for i in kept],
-                     None if task_knowns is None else [task_knowns[i] for i in kept], (),
-                     tasks.width)
-        keys, kept_indices, knowns = part.all_keys(), part.indices, part.knowns
+        kept_indices = [indices[i] for i in kept]
+        keys = derive_keys(kept_indices, tasks.width) if tasks.keys is None else \
+            [tasks.keys[i] for i in kept]
+        knowns = None if task_knowns is None else [task_knowns[i] for i in kept]
     from .persistence.batch import encode_cells
     encoded = encode_cells(keys, results, None if knowns is None else [not k for k in knowns],
                            state.layout, _written_columns(kept_indices, knowns, stamps,
@@ -399,9 +397,8 @@ def timestamp_texts(stamps: list) -> list:
     distinct, inverse = np.unique(seconds, return_inverse=True)
     prefixes = [datetime.datetime.fromtimestamp(second).isoformat()
                 for second in distinct.tolist()]
-    if any(len(prefix) != 19 for prefix in prefixes):  # (no year outside 1-9999 gets here)
-        raise ValueError(f"timestamps out of range: {prefixes[0]} .. {prefixes[-1]}")
-    # Each text as 26 bytes and a newline: prefix, ".", six digits.
+    # Each text as 26 bytes and a newline: the prefix (19 characters: isoformat pads the
+    # year to four digits), ".", six digits.
     cells = np.empty((len(stamps), 27), dtype=np.uint8)
     cells[:, :19] = np.frombuffer("".join(prefixes).encode("ascii"),
                                   dtype=np.uint8).reshape(-1, 19)[inverse.ravel()]
@@ -425,7 +422,7 @@ def _fill_row(table, plan, index, row, cells=None, column_field=0):
     function is that row's failure."""
     for number, fun, column, stores in plan:
         if cells is not None:
-            cells[column_field] = number  # (RowBoard.start_column)
+            cells[column_field] = number  # (see RowBoard.fields)
         try:
             value = fun(table, index, row)
             if stores and value is not None:

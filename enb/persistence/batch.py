@@ -15,7 +15,7 @@ import io
 import operator
 
 from .codec import ABSENT, TYPED_DTYPES, decode_column, encode_cell
-from .journal import encode_record
+from .journal import Record, body_of, encode_record
 from .literals import NotStorable
 
 #: A cell a stored row does not have (it is left absent).
@@ -42,13 +42,12 @@ class Batch:
     columns: dict              # column -> numpy array
     absent: dict               # column -> numpy bool array (columns with absent cells only)
     tags: dict                 # column -> one tag, or a list with one tag per row
-    record_tags: dict | None = None
-    append_only: bool = False
+    record_tags: dict
+    append_only: bool
 
     def record(self, framed: bytes):
         """Return the :class:`.journal.Record` of ``framed``, this batch's record, as
         :func:`.journal.decode_record` reads it (without parsing its header again)."""
-        from .journal import Record, body_of
         return Record(self.header, self.keys, self.record_tags, body_of(framed),
                       self.append_only)
 

@@ -39,6 +39,12 @@ logger = logging.getLogger(__name__)
 _COPY_CHUNK = 1 << 24
 
 
+def _record(framed: bytes, batch):
+    """The :class:`.journal.Record` of a record this process framed or was handed: built from
+    its batch when the worker sent one (not decoded again), else decoded."""
+    return decode_record(framed)[0] if batch is None else batch.record(framed)
+
+
 class TableStore:
     """Persistent rows of one table, at ``csv_path``.
 
@@ -181,8 +187,7 @@ class TableStore:
                 return stored
             if session is not None and self.journal.written_only_by_this_handle(
                     self._session_size):
-                records = [decode_record(raw)[0] if batch is None or batch.record_tags is None
-                           else batch.record(raw) for raw, batch in session]
+                records = [_record(raw, batch) for raw, batch in session]
                 batches = [batch for _, batch in session]
                 session.clear()  # the records hold their rows now
             else:
@@ -416,8 +421,7 @@ class MemoryStore:
 
     def append(self, record: bytes | None, batch=None) -> None:
         if record:
-            self._records.append((decode_record(record)[0] if batch is None or
-                                  batch.record_tags is None else batch.record(record), batch))
+            self._records.append((_record(record, batch), batch))
 
     def close_journal(self) -> None:
         pass

@@ -27,8 +27,9 @@ def _worker(node_dir, body: str) -> subprocess.Popen:
         board = pickle.loads({pickle.dumps(rowboard.RowBoard(2))!r})
         board.claim()
         base = board.start_chunk(4242)
-        board.start_row(base, 3)
-        board.start_column(base, 1)
+        cells, row, column, started = board.fields(base)  # as a worker starts a row
+        cells[column], cells[started], cells[row] = -1, time.monotonic_ns(), 3
+        cells[column] = 1
         print("ready", flush=True)
     """) + textwrap.dedent(body)
     env = dict(os.environ, **{rowboard.NODE_DIR_ENV: str(node_dir)})
