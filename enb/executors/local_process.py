@@ -151,14 +151,22 @@ class LocalProcessPool(Pool):
 
 
 def _terminate(pool: concurrent.futures.ProcessPoolExecutor) -> None:
-    """Stop a pool's workers now (after Ctrl-C or a dead worker)."""
+    """Stop a pool's workers now (after Ctrl-C, an error or a dead worker)."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    results = getattr(pool, "_result_queue", None)  # (shutdown forgets it)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         if process.is_alive():
             process.terminate()
     for process in processes:
         process.join(timeout=5)
+    # A worker stopped while it sent a result leaves part of it in the result pipe, and the
+    # pool's thread waits for the rest for ever (at interpreter exit too, which joins that
+    # thread: the script hangs). With the workers gone this process holds the pipe's last
+    # write end; closing it ends that wait (the thread finds the pool broken and stops).
+    writer = getattr(results, "_writer", None)
+    if writer is not None and not any(process.is_alive() for process in processes):
+        writer.close()
 
 
 class LocalProcessExecutor(Executor):
